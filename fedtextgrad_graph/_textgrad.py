@@ -1,0 +1,77 @@
+"""TextGrad, imported without its prompt log, and an engine over any LangChain chat model.
+
+On import, textgrad opens ``$TEXTGRAD_LOG_DIR`` (default ``./logs/``) and logs every prompt
+and response to a JSONL file there: with federated clients that file would hold private data.
+``import_textgrad`` points that directory at a throwaway folder, detaches the file handler,
+deletes the folder, and silences textgrad's logger (its records carry prompts and replies).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+__all__ = ["create_engine", "import_textgrad"]
+
+
+@functools.cache
+def import_textgrad() -> ModuleType:
+    """Import textgrad with no log file in the working directory (idempotent)."""
+    scratch = tempfile.mkdtemp(prefix="fedtextgrad-textgrad-")
+    if "textgrad" not in sys.modules:
+        # textgrad imports litellm, which otherwise fetches a price list from the internet.
+        settings = {"TEXTGRAD_LOG_DIR": scratch, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        previous = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
+        try:
+            import textgrad  # noqa: F401
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    tg = sys.modules["textgrad"]
+    tg_logger = logging.getLogger("textgrad")
+    for handler in list(tg_logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            tg_logger.removeHandler(handler)
+            handler.close()
+    tg_logger.addHandler(logging.NullHandler())
+    tg_logger.propagate = False
+    shutil.rmtree(scratch, ignore_errors=True)
+    return tg
+
+
+@functools.cache
+def _engine_class() -> type:
+    tg = import_textgrad()
+
+    class LangChainEngine(tg.EngineLM):
+        """A textgrad engine whose calls go through a blocking ``call(system, prompt)``."""
+
+        def __init__(self, call: Callable[[str, str], str], model_string: str) -> None:
+            self._call = call
+            self.model_string = model_string
+
+        def generate(self, prompt: Any, system_prompt: str | None = None, **kwargs: Any) -> str:
+            if not isinstance(prompt, str):
+                raise TypeError("fedtextgrad-graph engines take text prompts only")
+            return self._call(system_prompt or self.system_prompt, prompt)
+
+        def __call__(self, prompt: Any, **kwargs: Any) -> str:
+            return self.generate(prompt, **kwargs)
+
+    return LangChainEngine
+
+
+def create_engine(call: Callable[[str, str], str], model_string: str) -> Any:
+    """A ``textgrad.EngineLM`` that sends ``(system_prompt, prompt)`` to ``call``."""
+    return _engine_class()(call, model_string)

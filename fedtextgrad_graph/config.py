@@ -1,0 +1,312 @@
+"""Run configuration: pydantic models loaded from TOML, with errors that name the field."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "AggregationConfig",
+    "ClientConfig",
+    "ConfigError",
+    "ConvergenceConfig",
+    "EvaluationConfig",
+    "FederationConfig",
+    "FedTextGradConfig",
+    "LocalTrainingConfig",
+    "ModelSpec",
+    "ModelsConfig",
+    "PromptConfig",
+    "RoleModels",
+    "RunSettings",
+    "SplitRanges",
+    "TaskConfig",
+    "load_config",
+]
+
+DEFAULT_INSTRUCTION = "You will answer a reasoning question. Think step by step."
+DEFAULT_FORMAT_INSTRUCTION = (
+    "The last line of your response should be of the following format: "
+    "'Answer: $VALUE' where VALUE is a numerical value."
+)
+ROLES = ("task", "optimizer", "aggregator", "judge")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the file and field it concerns."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """One chat model: an ``init_chat_model`` string plus connection options.
+
+    API keys are never stored: name the environment variable that holds one.
+    """
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = None
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class RoleModels(ModelSpec):
+    """A model for every role, with optional per-role overrides."""
+
+    task: ModelSpec | None = None
+    optimizer: ModelSpec | None = None
+    aggregator: ModelSpec | None = None
+    judge: ModelSpec | None = None
+
+    def resolve(self, role: str, base: ModelSpec | None = None) -> ModelSpec:
+        """The spec for ``role``: ``base``, then these defaults, then the role override."""
+        merged: dict[str, Any] = base.model_dump(exclude_defaults=True) if base else {}
+        own = ModelSpec(**{k: getattr(self, k) for k in ModelSpec.model_fields})
+        merged.update(own.model_dump(exclude_defaults=True))
+        override = getattr(self, role)
+        if override is not None:
+            merged.update(override.model_dump(exclude_defaults=True))
+        return ModelSpec(**merged)
+
+
+class ModelsConfig(RoleModels):
+    """Models for the run, plus the retry policy for transient errors."""
+
+    max_retries: int = Field(default=3, ge=0)
+    retry_backoff_s: float = Field(default=1.0, ge=0)
+    timeout_s: float | None = Field(default=120.0, gt=0)
+
+
+class SplitRanges(_Strict):
+    """Half-open ``[start, end)`` example ranges. ``test`` indexes ``test_path`` when set."""
+
+    train: tuple[int, int]
+    validation: tuple[int, int]
+    test: tuple[int, int]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SplitRanges:
+        for name in ("train", "validation", "test"):
+            start, end = getattr(self, name)
+            if not 0 <= start < end:
+                raise ValueError(f"{name} range must satisfy 0 <= start < end, got [{start}, {end}]")
+        return self
+
+
+PAPER_SPLITS = {
+    "bbh": SplitRanges(train=(0, 50), validation=(50, 150), test=(150, 250)),
+    "gsm8k": SplitRanges(train=(0, 50), validation=(200, 300), test=(300, 400)),
+}
+
+
+class TaskConfig(_Strict):
+    """A data set and how to score answers to it."""
+
+    format: Literal["bbh", "gsm8k", "jsonl", "csv"]
+    path: str
+    test_path: str | None = None
+    input_field: str = "input"
+    target_field: str = "target"
+    metric: Literal["last_number", "exact", "judge"] = "last_number"
+    split: Literal["bbh", "gsm8k"] | SplitRanges = "bbh"
+
+    @property
+    def split_ranges(self) -> SplitRanges:
+        return PAPER_SPLITS[self.split] if isinstance(self.split, str) else self.split
+
+
+class ClientConfig(_Strict):
+    """One client: its id, its task (heterogeneous runs) and model overrides."""
+
+    id: str = Field(min_length=1)
+    task: str | None = None
+    models: RoleModels | None = None
+
+
+class FederationConfig(_Strict):
+    partition: Literal["homogeneous", "heterogeneous"] = "homogeneous"
+    task: str | None = None
+    num_clients: int | None = Field(default=None, gt=0)
+    clients: list[ClientConfig] = Field(default_factory=list)
+    sampling_rate: float = Field(default=1.0, gt=0, le=1)
+
+    def client_ids(self) -> list[str]:
+        if self.clients:
+            return [c.id for c in self.clients]
+        return [f"client-{i + 1}" for i in range(self.num_clients or 0)]
+
+    def client(self, client_id: str) -> ClientConfig:
+        for c in self.clients:
+            if c.id == client_id:
+                return c
+        return ClientConfig(id=client_id, task=self.task)
+
+
+class LocalTrainingConfig(_Strict):
+    local_steps: int = Field(default=2, gt=0)
+    batch_size: int = Field(default=3, gt=0)
+    proximal: Literal["non_decreasing", "strict", "off"] = "non_decreasing"
+
+
+class PromptConfig(_Strict):
+    instruction: str = Field(default=DEFAULT_INSTRUCTION, min_length=1)
+    format_instruction: str = Field(default=DEFAULT_FORMAT_INSTRUCTION, min_length=1)
+
+    @property
+    def initial(self) -> str:
+        return f"{self.instruction.strip()} {self.format_instruction.strip()}"
+
+
+class AggregationConfig(_Strict):
+    strategy: Literal["concat", "summarize", "uid"] = "uid"
+
+
+class EvaluationConfig(_Strict):
+    mode: Literal["server", "federated"] = "server"
+    test: bool = True
+
+
+class ConvergenceConfig(_Strict):
+    max_rounds: int = Field(default=3, gt=0)
+    patience: int | None = Field(default=None, gt=0)
+    min_delta: float = Field(default=0.0, ge=0)
+    target_accuracy: float | None = Field(default=None, gt=0, le=1)
+    stop_when_unchanged: bool = True
+
+
+class RunSettings(_Strict):
+    name: str = Field(default="fedtextgrad", min_length=1)
+    seed: int = 0
+    max_concurrency: int = Field(default=8, gt=0)
+    data_dir: str | None = None
+
+
+class FedTextGradConfig(_Strict):
+    """The whole run configuration (one TOML file)."""
+
+    run: RunSettings = RunSettings()
+    prompt: PromptConfig = PromptConfig()
+    tasks: dict[str, TaskConfig]
+    federation: FederationConfig
+    client: LocalTrainingConfig = LocalTrainingConfig()
+    aggregation: AggregationConfig = AggregationConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    convergence: ConvergenceConfig = ConvergenceConfig()
+    models: ModelsConfig = ModelsConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FedTextGradConfig:
+        fed = self.federation
+        if not self.tasks:
+            raise ValueError("tasks: at least one task is required")
+        if fed.clients and fed.num_clients is not None and fed.num_clients != len(fed.clients):
+            raise ValueError("federation.num_clients disagrees with the number of federation.clients")
+        ids = fed.client_ids()
+        if not ids:
+            raise ValueError("federation: set num_clients or list clients")
+        if len(set(ids)) != len(ids):
+            raise ValueError("federation.clients: client ids must be unique")
+        if fed.partition == "homogeneous":
+            if fed.task is None:
+                if len(self.tasks) != 1:
+                    raise ValueError("federation.task: name the task to split among clients")
+            elif fed.task not in self.tasks:
+                raise ValueError(f"federation.task: unknown task {fed.task!r}; known: {sorted(self.tasks)}")
+        else:
+            if not fed.clients:
+                raise ValueError("federation.clients: a heterogeneous run lists its clients with their tasks")
+            for i, c in enumerate(fed.clients):
+                if c.task not in self.tasks:
+                    raise ValueError(
+                        f"federation.clients[{i}].task: unknown task {c.task!r}; known: {sorted(self.tasks)}"
+                    )
+        for name, task in self.tasks.items():
+            if task.split == "gsm8k" and task.test_path is None:
+                raise ValueError(f"tasks.{name}.test_path: the gsm8k split takes its test set from test_path")
+        return self
+
+    def client_task(self, client_id: str) -> str:
+        """The name of the task a client trains on."""
+        fed = self.federation
+        if fed.partition == "heterogeneous":
+            return fed.client(client_id).task  # type: ignore[return-value]
+        return fed.task or next(iter(self.tasks))
+
+    def model_spec(self, role: str, client_id: str | None = None) -> ModelSpec:
+        """The resolved model spec of ``role``, for one client or the server."""
+        spec = self.models.resolve(role)
+        overrides = self.federation.client(client_id).models if client_id else None
+        return overrides.resolve(role, base=spec) if overrides else spec
+
+    def with_model_override(
+        self, model: str | None = None, base_url: str | None = None
+    ) -> FedTextGradConfig:
+        """A copy where ``model``/``base_url`` replace every role's and client's setting."""
+        if model is None and base_url is None:
+            return self
+        patch = {k: v for k, v in (("model", model), ("base_url", base_url)) if v is not None}
+
+        def patched(m: RoleModels) -> dict[str, Any]:
+            data = m.model_dump()
+            data.update(patch)
+            for role in ROLES:
+                if data.get(role):
+                    data[role].update(patch)
+            return data
+
+        clients = [
+            c.model_copy(update={"models": RoleModels(**patched(c.models))}) if c.models else c
+            for c in self.federation.clients
+        ]
+        return self.model_copy(
+            update={
+                "models": ModelsConfig(**patched(self.models)),
+                "federation": self.federation.model_copy(update={"clients": clients}),
+            }
+        )
+
+    def with_data_dir(self, data_dir: str | Path) -> FedTextGradConfig:
+        run = self.run.model_copy(update={"data_dir": str(Path(data_dir).resolve())})
+        return self.model_copy(update={"run": run})
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        where = f"{loc}: " if loc else ""
+        lines.append(f"{source}: {where}{msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config") -> FedTextGradConfig:
+    """Validate a config mapping; raise :class:`ConfigError` naming the bad field."""
+    try:
+        return FedTextGradConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+
+
+def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> FedTextGradConfig:
+    """Load a TOML config. Data paths resolve against ``data_dir``, then ``run.data_dir``
+    (relative to the config file), then the config file's folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    config = parse_config(raw, source=str(path))
+    if data_dir is None:
+        data_dir = path.parent / (config.run.data_dir or ".")
+    return config.with_data_dir(data_dir)

@@ -1,0 +1,50 @@
+"""When to stop: max rounds, patience/min-delta, a target accuracy, or an unchanged prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import ConvergenceConfig
+
+__all__ = ["ConvergenceDecision", "decide"]
+
+
+@dataclass(frozen=True)
+class ConvergenceDecision:
+    """The verdict after a round: whether it improved, the new best, and why to stop (if so)."""
+
+    improved: bool
+    new_best: bool
+    rounds_without_improvement: int
+    stop_reason: str | None
+
+
+def decide(
+    rules: ConvergenceConfig,
+    *,
+    round: int,
+    accuracy: float,
+    best_score: float | None,
+    rounds_without_improvement: int,
+    prompt: str,
+    previous_prompt: str,
+) -> ConvergenceDecision:
+    """Apply the stop rules to a finished round.
+
+    A round *improves* when its accuracy beats the best so far by more than ``min_delta``;
+    ``patience`` counts rounds in a row that did not. The best prompt is the one with the
+    highest accuracy (the first one on ties).
+    """
+    improved = best_score is None or accuracy - best_score > rules.min_delta
+    new_best = best_score is None or accuracy > best_score
+    stale = 0 if improved else rounds_without_improvement + 1
+    reason = None
+    if rules.target_accuracy is not None and accuracy >= rules.target_accuracy:
+        reason = "target_accuracy"
+    elif rules.stop_when_unchanged and prompt == previous_prompt:
+        reason = "prompt_unchanged"
+    elif rules.patience is not None and stale >= rules.patience:
+        reason = "patience"
+    elif round >= rules.max_rounds:
+        reason = "max_rounds"
+    return ConvergenceDecision(improved, new_best, stale, reason)

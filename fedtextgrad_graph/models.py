@@ -1,0 +1,217 @@
+"""Chat models per role, and the gateway every LLM call goes through.
+
+The gateway holds the run's one limit on in-flight LLM calls, retries transient errors with
+exponential backoff, and counts calls per role and client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from .config import ROLES, ConfigError, FedTextGradConfig, ModelSpec
+from .simulated import SIMULATED_MODEL, SimulatedChatModel
+
+__all__ = ["LLMCallRecord", "LLMGateway", "ModelRouter", "create_chat_model"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OPENAI_MODEL = "openai:gpt-4o-mini"
+NO_MODEL_MESSAGE = (
+    "No model is configured and OPENAI_API_KEY is not set. Choose one:\n"
+    "  --model simulated                      offline scripted replies (no LLM, for trying the pipeline)\n"
+    "  OPENAI_API_KEY=... --model openai:gpt-4o-mini\n"
+    "  --model openai:<name> --base-url http://host:port/v1   any OpenAI-compatible server (vLLM, Ollama, llama.cpp)\n"
+    "  [models] model = \"provider:name\" in the config file (any init_chat_model string)"
+)
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_TRANSIENT_NAMES = {
+    "APIConnectionError",
+    "APITimeoutError",
+    "RateLimitError",
+    "InternalServerError",
+    "ServiceUnavailableError",
+    "ConnectError",
+    "ReadTimeout",
+    "ConnectTimeout",
+    "RemoteProtocolError",
+}
+
+
+def _is_openai(name: str, spec: ModelSpec) -> bool:
+    return name.startswith("openai:") or (spec.base_url is not None and ":" not in name)
+
+
+def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> BaseChatModel:
+    """Build a LangChain chat model from a spec (``init_chat_model`` string or ``simulated``)."""
+    name = spec.model
+    if name is None:
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise ConfigError(NO_MODEL_MESSAGE)
+        name = DEFAULT_OPENAI_MODEL
+    if name == SIMULATED_MODEL:
+        return SimulatedChatModel(**spec.kwargs)
+    kwargs: dict[str, Any] = dict(spec.kwargs)
+    if spec.temperature is not None:
+        kwargs["temperature"] = spec.temperature
+    if spec.base_url:
+        kwargs["base_url"] = spec.base_url
+    if spec.api_key_env:
+        key = os.environ.get(spec.api_key_env)
+        if not key:
+            raise ConfigError(f"models.api_key_env: environment variable {spec.api_key_env} is not set")
+        kwargs["api_key"] = key
+    if _is_openai(name, spec):
+        if ":" not in name:
+            name = f"openai:{name}"
+        if "api_key" not in kwargs and not os.environ.get("OPENAI_API_KEY"):
+            if not spec.base_url:
+                raise ConfigError(f"model {name!r} needs OPENAI_API_KEY.\n{NO_MODEL_MESSAGE}")
+            kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers ignore the key
+        kwargs.setdefault("max_retries", 0)  # the gateway owns retries
+        if timeout_s is not None:
+            kwargs.setdefault("timeout", timeout_s)
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(name, **kwargs)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
+
+
+class ModelRouter:
+    """Resolves the chat model of each role, per client, building each distinct spec once."""
+
+    def __init__(self, config: FedTextGradConfig) -> None:
+        self._config = config
+        self._cache: dict[str, BaseChatModel] = {}
+
+    def spec(self, role: str, client_id: str | None = None) -> ModelSpec:
+        return self._config.model_spec(role, client_id)
+
+    def get(self, role: str, client_id: str | None = None) -> BaseChatModel:
+        spec = self.spec(role, client_id)
+        key = spec.model_dump_json()
+        if key not in self._cache:
+            self._cache[key] = create_chat_model(spec, timeout_s=self._config.models.timeout_s)
+        return self._cache[key]
+
+    def build_all(self) -> None:
+        """Create every model the run will use, so bad settings fail before any LLM call."""
+        for client_id in [None, *self._config.federation.client_ids()]:
+            for role in ROLES:
+                self.get(role, client_id)
+
+    def name(self, role: str, client_id: str | None = None) -> str:
+        return self.spec(role, client_id).model or DEFAULT_OPENAI_MODEL
+
+    def names(self) -> dict[str, str]:
+        """Role -> model name for the server, plus ``<client>.<role>`` where a client differs."""
+        names = {role: self.name(role) for role in ROLES}
+        for cid in self._config.federation.client_ids():
+            for role in ROLES:
+                if self.name(role, cid) != names[role]:
+                    names[f"{cid}.{role}"] = self.name(role, cid)
+        return names
+
+    @property
+    def simulated(self) -> bool:
+        """True when any role of any client uses the simulated model."""
+        return SIMULATED_MODEL in self.names().values()
+
+
+@dataclass(frozen=True)
+class LLMCallRecord:
+    """Metadata of one finished LLM call; never its content."""
+
+    role: str
+    client_id: str | None
+    round: int | None
+    model: str
+    seconds: float
+    attempts: int
+    ok: bool
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    if getattr(exc, "status_code", None) in _TRANSIENT_STATUS:
+        return True
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+
+
+class LLMGateway:
+    """Runs chat-model calls under one concurrency limit, with retries and call accounting."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int,
+        max_retries: int = 3,
+        backoff_s: float = 1.0,
+        on_call: Callable[[LLMCallRecord], None] | None = None,
+    ) -> None:
+        self.max_concurrency = max_concurrency
+        self._max_retries = max_retries
+        self._backoff_s = backoff_s
+        self._on_call = on_call
+        self._semaphore: asyncio.Semaphore | None = None
+        self.calls: Counter[tuple[str, str | None]] = Counter()
+
+    def _limit(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._semaphore
+
+    async def generate(
+        self,
+        model: BaseChatModel,
+        system: str | None,
+        user: str,
+        *,
+        role: str,
+        client_id: str | None = None,
+        round: int | None = None,
+    ) -> str:
+        """One chat completion: system + user message in, reply text out."""
+        messages = ([SystemMessage(system)] if system else []) + [HumanMessage(user)]
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._limit():
+                    reply = await model.ainvoke(messages)
+                break
+            except Exception as exc:
+                if attempt > self._max_retries or not _is_transient(exc):
+                    self._record(model, role, client_id, round, started, attempt, ok=False)
+                    raise
+                delay = self._backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+                logger.warning("transient %s from %s (%s); retry %d in %.1fs", type(exc).__name__, role, exc, attempt, delay)
+                await asyncio.sleep(delay)
+        self._record(model, role, client_id, round, started, attempt, ok=True)
+        return str(reply.text)
+
+    def _record(self, model: BaseChatModel, role: str, client_id: str | None, round: int | None, started: float, attempts: int, *, ok: bool) -> None:
+        self.calls[(role, client_id)] += 1
+        if self._on_call is not None:
+            name = getattr(model, "model_name", None) or getattr(model, "model", None) or model._llm_type
+            self._on_call(LLMCallRecord(role, client_id, round, str(name), time.perf_counter() - started, attempts, ok))
+
+    def count(self, *, role: str | None = None, client_id: str | None = None) -> int:
+        """Calls made so far, optionally for one role and/or client."""
+        return sum(
+            n for (r, c), n in self.calls.items() if (role is None or r == role) and (client_id is None or c == client_id)
+        )

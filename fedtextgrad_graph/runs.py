@@ -1,0 +1,167 @@
+"""Start, resume and inspect runs: stream the round graph and write the run directory.
+
+A run directory holds ``results.json`` (per-round metrics and prompts), ``best_prompt.txt``,
+``config.json`` (the run's config, without API keys) and ``events.jsonl`` (progress events
+and the metadata of every LLM call, never their content). With the default checkpoint URL it
+also holds ``checkpoint.sqlite``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from .config import FedTextGradConfig
+from .graph import build_round_graph, initial_state
+from .runtime import FederationRuntime
+
+__all__ = [
+    "RunEvent",
+    "run_config",
+    "new_run_id",
+    "results_payload",
+    "run_status",
+    "saved_state",
+    "stream_run",
+    "write_run_files",
+]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A progress event: ``round_started``, ``local_step``, ``client_finished``, ``aggregated``,
+    ``evaluated``, ``round_finished``, ``test_finished`` or ``llm_call``."""
+
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"time": time.time(), "pid": os.getpid(), "event": self.kind, **self.data})
+
+
+def new_run_id(name: str) -> str:
+    """``<name>-<UTC timestamp>-<random suffix>``."""
+    slug = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name).strip("-") or "run"
+    return f"{slug}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+
+
+def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
+    """The LangGraph config of a run: its id is the thread id."""
+    # Each round takes five supersteps of the round graph; leave room for the final test.
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * config.convergence.max_rounds + 10}
+
+
+async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:
+    """The round-graph state of a run's latest checkpoint, without building the graph."""
+    saved = await checkpointer.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
+    return dict(saved.checkpoint["channel_values"]) if saved else None
+
+
+def run_status(state: dict[str, Any]) -> str:
+    """``completed`` once the run stopped (and took its final test if configured), else ``in_progress``."""
+    if state.get("stop_reason") is None:
+        return "in_progress"
+    wants_test = state.get("run_config", {}).get("evaluation", {}).get("test", True)
+    return "completed" if state.get("test_accuracy") is not None or not wants_test else "in_progress"
+
+
+def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]:
+    events = []
+    for node, update in chunk.items():
+        if node.startswith("__") or not update:
+            continue
+        if namespace and node == "textgrad_step":
+            events.extend(RunEvent("local_step", dict(record)) for record in update["steps"])
+        elif namespace:
+            continue
+        elif node == "broadcast":
+            events.append(RunEvent("round_started", {"round": update["round"], "clients": update["selected_clients"]}))
+        elif node == "client_optimizer":
+            for cid, u in update["client_updates"].items():
+                summary = {k: u[k] for k in ("round", "task", "accepted", "rejected", "malformed", "llm_calls")}
+                events.append(RunEvent("client_finished", {"client_id": cid, **summary}))
+        elif node == "aggregate":
+            m = update["round_metrics"]
+            events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation")}))
+        elif node == "evaluate":
+            events.append(RunEvent("evaluated", {"validation_accuracy": update["round_metrics"]["validation_accuracy"]}))
+        elif node == "check_convergence":
+            record = update["history"][-1]
+            events.append(
+                RunEvent(
+                    "round_finished",
+                    {
+                        "round": record["round"],
+                        "validation_accuracy": record["validation_accuracy"],
+                        "improved": record["improved"],
+                        "stop_reason": update["stop_reason"],
+                    },
+                )
+            )
+        elif node == "final_test":
+            events.append(RunEvent("test_finished", {"test_accuracy": update["test_accuracy"]}))
+    return events
+
+
+async def stream_run(
+    runtime: FederationRuntime,
+    checkpointer: BaseCheckpointSaver,
+    run_id: str,
+    *,
+    resume: bool,
+    on_event: Callable[[RunEvent], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the round graph to the end, checkpointing every step; return the final state."""
+    graph = build_round_graph(runtime, checkpointer=checkpointer)
+    config = run_config(run_id, runtime.config)
+    graph_input = None if resume else initial_state(runtime.config)
+    async for namespace, chunk in graph.astream(
+        graph_input, config, durability="sync", stream_mode="updates", subgraphs=True
+    ):
+        if on_event is not None:
+            for event in _events(namespace, chunk):
+                on_event(event)
+    return (await graph.aget_state(config)).values
+
+
+def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str], simulated: bool) -> dict[str, Any]:
+    """The content of ``results.json``."""
+    return {
+        "run_id": run_id,
+        "status": run_status(state),
+        "simulated": simulated,
+        "models": models,
+        "rounds": len(state.get("history", [])),
+        "stop_reason": state.get("stop_reason"),
+        "best_round": state.get("best_round"),
+        "best_validation_accuracy": state.get("best_score"),
+        "test_accuracy": state.get("test_accuracy"),
+        "best_prompt": state.get("best_prompt"),
+        "latest_prompt": state.get("global_prompt"),
+        "history": state.get("history", []),
+        "config": state.get("run_config"),
+    }
+
+
+def write_run_files(run_dir: Path, payload: dict[str, Any]) -> None:
+    """Write ``results.json``, ``config.json`` and ``best_prompt.txt`` (atomically each)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "results.json": json.dumps(payload, indent=2, ensure_ascii=False),
+        "config.json": json.dumps(payload["config"], indent=2, ensure_ascii=False),
+    }
+    if payload["best_prompt"]:
+        files["best_prompt.txt"] = payload["best_prompt"] + "\n"
+    for name, text in files.items():
+        tmp = run_dir / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(run_dir / name)

@@ -1,0 +1,95 @@
+"""What the graph's nodes need besides state: config, private data, models, the LLM gateway."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .aggregation import Aggregator, create_aggregator
+from .config import FedTextGradConfig
+from .data import Example, FederatedData, build_federated_data
+from .metrics import Generate, Scorer, create_scorer
+from .models import LLMCallRecord, LLMGateway, ModelRouter
+
+__all__ = ["FederationRuntime"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class FederationRuntime:
+    """Resources shared by every node of a run. Nothing here is checkpointed.
+
+    TextGrad is synchronous: its calls run on ``executor`` threads and hop back onto the
+    event loop for each LLM call, so every call shares the gateway's one concurrency limit.
+    """
+
+    config: FedTextGradConfig
+    data: FederatedData
+    models: ModelRouter
+    gateway: LLMGateway
+    executor: ThreadPoolExecutor = field(repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        config: FedTextGradConfig,
+        *,
+        data: FederatedData | None = None,
+        on_call: Callable[[LLMCallRecord], None] | None = None,
+    ) -> FederationRuntime:
+        """Load data and build every model now, so bad input fails before any LLM call."""
+        models = ModelRouter(config)
+        models.build_all()
+        data = data if data is not None else build_federated_data(config)
+        limit = config.run.max_concurrency
+        gateway = LLMGateway(
+            max_concurrency=limit,
+            max_retries=config.models.max_retries,
+            backoff_s=config.models.retry_backoff_s,
+            on_call=on_call,
+        )
+        executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="fedtextgrad")
+        return cls(config, data, models, gateway, executor)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def generate(self, role: str, client_id: str | None = None, round: int | None = None) -> Generate:
+        """An async ``generate(system, user)`` for one role of one client (or the server)."""
+        model = self.models.get(role, client_id)
+
+        async def generate(system: str, user: str) -> str:
+            return await self.gateway.generate(model, system, user, role=role, client_id=client_id, round=round)
+
+        return generate
+
+    def scorer(self, task: str, client_id: str | None = None, round: int | None = None) -> Scorer:
+        """The metric of ``task``; a judge metric uses the judge model of the client or server."""
+        metric = self.config.tasks[task].metric
+        judge = self.generate("judge", client_id, round) if metric == "judge" else None
+        return create_scorer(metric, judge)
+
+    def aggregator(self, round: int | None = None) -> Aggregator:
+        strategy = self.config.aggregation.strategy
+        return create_aggregator(strategy, None if strategy == "concat" else self.generate("aggregator", None, round))
+
+    async def accuracy(
+        self, prompt: str, examples: list[Example], task: str, *, client_id: str | None = None, round: int | None = None
+    ) -> tuple[int, int]:
+        """``(correct, total)`` of ``prompt`` as the task model's system prompt, all examples at once."""
+        answer = self.generate("task", client_id, round)
+        score = self.scorer(task, client_id, round)
+
+        async def one(example: Example) -> bool:
+            return await score(example.input, await answer(prompt, example.input), example.target)
+
+        results = await asyncio.gather(*(one(ex) for ex in examples))
+        return sum(results), len(results)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking (TextGrad) work on the run's executor."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
