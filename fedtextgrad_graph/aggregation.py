@@ -77,7 +77,13 @@ class Aggregator(ABC):
                 bodies[client_id] = body
         if len(bodies) <= 1:
             return compose_prompt(next(iter(bodies.values()), ""), format_instruction)
-        return compose_prompt(await self._merge(bodies), format_instruction)
+        # Judge the merge by its body: a reply that is empty or only the format instruction
+        # would otherwise discard every client's prompt.
+        merged = strip_format(await self._merge(bodies), format_instruction)
+        if not merged:
+            logger.warning("%s aggregation returned an empty prompt; concatenating instead", self.name)
+            merged = "\n\n".join(bodies.values())
+        return compose_prompt(merged, format_instruction)
 
     @abstractmethod
     async def _merge(self, bodies: Mapping[str, str]) -> str:
@@ -105,11 +111,7 @@ class SummarizeAggregator(Aggregator):
 
     async def _merge(self, bodies: Mapping[str, str]) -> str:
         items = "\n".join(PROMPT_ITEM.format(client_id=cid, prompt=body) for cid, body in bodies.items())
-        merged = (await self._generate(self._system_prompt, self.template.format(prompts=items))).strip()
-        if merged:
-            return merged
-        logger.warning("%s aggregation returned an empty prompt; concatenating instead", self.name)
-        return "\n\n".join(bodies.values())
+        return (await self._generate(self._system_prompt, self.template.format(prompts=items))).strip()
 
 
 class UIDAggregator(SummarizeAggregator):

@@ -62,7 +62,9 @@ class FederatedData:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig drops a byte-order mark (spreadsheet exports), which would otherwise
+        # stick to the first CSV column name and make json.loads fail.
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: data file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -216,6 +218,11 @@ def build_federated_data(config: FedTextGradConfig) -> FederatedData:
     for name, members in by_task.items():
         seed = config.run.seed
         train = _partition(tasks[name].train, members, seed, f"tasks.{name} train")
-        val = _partition(tasks[name].validation, members, seed, f"tasks.{name} validation")
+        # Validation shares are only used by federated evaluation; the server scores the whole split.
+        val = (
+            _partition(tasks[name].validation, members, seed, f"tasks.{name} validation")
+            if config.evaluation.mode == "federated"
+            else dict.fromkeys(members, [])
+        )
         clients.update({cid: ClientData(name, train[cid], val[cid]) for cid in members})
     return FederatedData(clients={cid: clients[cid] for cid in ids}, tasks=tasks)

@@ -47,7 +47,12 @@ def final_answer(text: str) -> str:
 
 def _normalize(text: str) -> str:
     text = " ".join(text.split()).casefold()
-    return text.strip().strip("\"'`").rstrip(".").strip()
+    # Strip quotes and a trailing period until stable, so '"yes".' and "'yes.'" both give yes.
+    previous = None
+    while text != previous:
+        previous = text
+        text = text.strip().strip("\"'`").rstrip(".").strip()
+    return text
 
 
 def exact_match(prediction: str, target: str) -> bool:

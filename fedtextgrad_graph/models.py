@@ -12,7 +12,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from .config import ROLES, ConfigError, FedTextGradConfig, ModelSpec
 from .simulated import SIMULATED_MODEL, SimulatedChatModel
 
-__all__ = ["LLMCallRecord", "LLMGateway", "ModelRouter", "create_chat_model"]
+__all__ = ["LLMCallRecord", "LLMGateway", "ModelRouter", "create_chat_model", "model_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ _TRANSIENT_NAMES = {
     "ConnectTimeout",
     "RemoteProtocolError",
 }
+
+
+def model_name(model: BaseChatModel) -> str:
+    """A chat model's name, for logs and results."""
+    return str(getattr(model, "model_name", None) or getattr(model, "model", None) or model._llm_type)
 
 
 def _is_openai(name: str, spec: ModelSpec) -> bool:
@@ -90,16 +95,31 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
 
 
 class ModelRouter:
-    """Resolves the chat model of each role, per client, building each distinct spec once."""
+    """Resolves the chat model of each role, per client, building each distinct spec once.
 
-    def __init__(self, config: FedTextGradConfig) -> None:
+    Args:
+        config: The run config; its ``[models]`` specs are used where ``models`` has no entry.
+        models: Ready chat models keyed by role (``"task"``) or by ``"<client_id>.<role>"``.
+    """
+
+    def __init__(self, config: FedTextGradConfig, models: Mapping[str, BaseChatModel] | None = None) -> None:
         self._config = config
+        self._given = dict(models or {})
+        unknown = [k for k in self._given if k.rpartition(".")[2] not in ROLES]
+        if unknown:
+            raise ConfigError(f"models: unknown role key(s) {unknown}; use {list(ROLES)} or '<client_id>.<role>'")
         self._cache: dict[str, BaseChatModel] = {}
+
+    def _given_model(self, role: str, client_id: str | None) -> BaseChatModel | None:
+        return self._given.get(f"{client_id}.{role}") or self._given.get(role)
 
     def spec(self, role: str, client_id: str | None = None) -> ModelSpec:
         return self._config.model_spec(role, client_id)
 
     def get(self, role: str, client_id: str | None = None) -> BaseChatModel:
+        given = self._given_model(role, client_id)
+        if given is not None:
+            return given
         spec = self.spec(role, client_id)
         key = spec.model_dump_json()
         if key not in self._cache:
@@ -113,6 +133,9 @@ class ModelRouter:
                 self.get(role, client_id)
 
     def name(self, role: str, client_id: str | None = None) -> str:
+        given = self._given_model(role, client_id)
+        if given is not None:
+            return model_name(given)
         return self.spec(role, client_id).model or DEFAULT_OPENAI_MODEL
 
     def names(self) -> dict[str, str]:
@@ -165,7 +188,7 @@ class LLMGateway:
         self.max_concurrency = max_concurrency
         self._max_retries = max_retries
         self._backoff_s = backoff_s
-        self._on_call = on_call
+        self.on_call = on_call
         self._semaphore: asyncio.Semaphore | None = None
         self.calls: Counter[tuple[str, str | None]] = Counter()
 
@@ -206,9 +229,8 @@ class LLMGateway:
 
     def _record(self, model: BaseChatModel, role: str, client_id: str | None, round: int | None, started: float, attempts: int, *, ok: bool) -> None:
         self.calls[(role, client_id)] += 1
-        if self._on_call is not None:
-            name = getattr(model, "model_name", None) or getattr(model, "model", None) or model._llm_type
-            self._on_call(LLMCallRecord(role, client_id, round, str(name), time.perf_counter() - started, attempts, ok))
+        if self.on_call is not None:
+            self.on_call(LLMCallRecord(role, client_id, round, model_name(model), time.perf_counter() - started, attempts, ok))
 
     def count(self, *, role: str | None = None, client_id: str | None = None) -> int:
         """Calls made so far, optionally for one role and/or client."""

@@ -12,13 +12,15 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 
 from .config import FedTextGradConfig
 from .graph import build_round_graph, initial_state
@@ -26,6 +28,7 @@ from .runtime import FederationRuntime
 
 __all__ = [
     "RunEvent",
+    "run_federated",
     "run_config",
     "new_run_id",
     "results_payload",
@@ -131,6 +134,38 @@ async def stream_run(
             for event in _events(namespace, chunk):
                 on_event(event)
     return (await graph.aget_state(config)).values
+
+
+async def run_federated(
+    config: FedTextGradConfig,
+    *,
+    run_id: str | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
+    models: Mapping[str, BaseChatModel] | None = None,
+    resume: bool = False,
+    on_event: Callable[[RunEvent], None] | None = None,
+) -> dict[str, Any]:
+    """Run federated prompt optimization from a config and return the final state.
+
+    Args:
+        config: The run config (see :func:`fedtextgrad_graph.load_config`).
+        run_id: The checkpoint thread id; a new one by default.
+        checkpointer: Where progress is saved (in memory by default).
+        models: Ready LangChain chat models by role or ``"<client_id>.<role>"``.
+        resume: Continue ``run_id`` from its last checkpoint instead of starting it.
+        on_event: Called with each progress event.
+    """
+    runtime = FederationRuntime.create(config, models=models)
+    try:
+        return await stream_run(
+            runtime,
+            checkpointer or InMemorySaver(),
+            run_id or new_run_id(config.run.name),
+            resume=resume,
+            on_event=on_event,
+        )
+    finally:
+        runtime.close()
 
 
 def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str], simulated: bool) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
 
 from .aggregation import Aggregator, create_aggregator
 from .config import FedTextGradConfig
@@ -39,11 +41,19 @@ class FederationRuntime:
         config: FedTextGradConfig,
         *,
         data: FederatedData | None = None,
+        models: Mapping[str, BaseChatModel] | None = None,
         on_call: Callable[[LLMCallRecord], None] | None = None,
     ) -> FederationRuntime:
-        """Load data and build every model now, so bad input fails before any LLM call."""
-        models = ModelRouter(config)
-        models.build_all()
+        """Load data and build every model now, so bad input fails before any LLM call.
+
+        Args:
+            config: The run config.
+            data: Client data to use instead of loading the config's files.
+            models: Ready chat models by role or ``"<client_id>.<role>"``; others come from config.
+            on_call: Called with the metadata of every finished LLM call.
+        """
+        router = ModelRouter(config, models)
+        router.build_all()
         data = data if data is not None else build_federated_data(config)
         limit = config.run.max_concurrency
         gateway = LLMGateway(
@@ -53,7 +63,7 @@ class FederationRuntime:
             on_call=on_call,
         )
         executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="fedtextgrad")
-        return cls(config, data, models, gateway, executor)
+        return cls(config, data, router, gateway, executor)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

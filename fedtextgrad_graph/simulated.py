@@ -97,7 +97,8 @@ def _ends_with_format(prompt: str, fmt: str | None) -> bool:
 
 def _improve(user: str) -> str:
     prompt = _between(user, "<LM_SYSTEM_PROMPT>", "</LM_SYSTEM_PROMPT>") or _between(user, "<VARIABLE>", "</VARIABLE>") or ""
-    roll = _digest(user)
+    # TextGrad lists feedback in set order; hash the batch's inputs sorted, so replies are reproducible.
+    roll = _digest(prompt, *sorted(re.findall(r"<LM_INPUT>(.*?)</LM_INPUT>", user, flags=re.DOTALL)))
     if roll % 9 == 0:
         return "I am not sure how to improve this prompt."  # no tags: a malformed reply
     missing = [tip for tip in TIPS if tip not in prompt]

@@ -1,0 +1,301 @@
+"""The ``fedtextgrad-graph`` command line: run, resume, status, export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .checkpoint import CheckpointError, create_checkpointer, sqlite_url
+from .config import ConfigError, FedTextGradConfig, load_config, parse_config
+from .data import DataError
+from .models import LLMCallRecord, ModelRouter
+from .runs import RunEvent, new_run_id, results_payload, run_status, saved_state, stream_run, write_run_files
+from .runtime import FederationRuntime
+
+app = typer.Typer(
+    name="fedtextgrad-graph",
+    help="Federated prompt optimization with textual gradients (FedTextGrad) on LangGraph.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Model for every role: an init_chat_model string (openai:gpt-4o-mini) or 'simulated'."),
+]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for every role.")]
+CheckpointOpt = Annotated[
+    str | None,
+    typer.Option("--checkpoint", help="Checkpoint URL: sqlite:///path or memory://. Default: RUNS_DIR/RUN_ID/checkpoint.sqlite."),
+]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder the config's data paths are relative to.")]
+SIMULATED_BANNER = "[bold yellow]SIMULATED MODEL[/]: scripted offline replies, not a language model; scores show the pipeline works, not prompt quality."
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
+    return checkpoint or sqlite_url(runs_dir / run_id / "checkpoint.sqlite")
+
+
+class _RunView:
+    """Renders run events with rich and appends them to ``events.jsonl``."""
+
+    def __init__(self, run_dir: Path, config: FedTextGradConfig) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._log = (run_dir / "events.jsonl").open("a", encoding="utf-8")
+        self._config = config
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self._task = self._progress.add_task("starting", total=None)
+        self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0}
+
+    def __enter__(self) -> _RunView:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+        self._log.close()
+
+    def _write(self, event: RunEvent) -> None:
+        self._log.write(event.to_json() + "\n")
+        self._log.flush()
+
+    def llm_call(self, record: LLMCallRecord) -> None:
+        self._write(RunEvent("llm_call", record.__dict__))
+
+    def event(self, event: RunEvent) -> None:
+        self._write(event)
+        d, say = event.data, self._progress.console.print
+        if event.kind == "round_started":
+            steps = len(d["clients"]) * self._config.client.local_steps
+            self._outcomes = dict.fromkeys(self._outcomes, 0)
+            self._progress.reset(self._task, total=steps, description=f"round {d['round']} local steps")
+            say(f"[bold]round {d['round']}[/]: clients {', '.join(d['clients'])}")
+        elif event.kind == "local_step":
+            self._outcomes[d["outcome"]] += 1
+            self._progress.advance(self._task)
+            after = "" if d["updated_accuracy"] is None else f" -> {d['updated_accuracy']:.2f}"
+            say(
+                f"  {d['client_id']} step {d['step']}/{self._config.client.local_steps}: {d['outcome']}"
+                f" (batch accuracy {d['train_accuracy']:.2f}{after})"
+            )
+            desc = ", ".join(f"{k} {v}" for k, v in self._outcomes.items())
+            self._progress.update(self._task, description=f"round {d['round']} local steps ({desc})")
+        elif event.kind == "client_finished":
+            say(
+                f"  {d['client_id']} uploaded its prompt: {d['accepted']} accepted, {d['rejected']} rejected, "
+                f"{d['malformed']} malformed, {d['llm_calls']} LLM calls"
+            )
+        elif event.kind == "aggregated":
+            say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
+        elif event.kind == "round_finished":
+            best = " [green](new best)[/]" if d["improved"] else ""
+            stop = f"; stopping: {d['stop_reason']}" if d["stop_reason"] else ""
+            say(f"  validation accuracy {d['validation_accuracy']:.3f}{best}{stop}")
+        elif event.kind == "test_finished":
+            say(f"test accuracy of the best prompt: {d['test_accuracy']:.3f}")
+
+
+def _summary(payload: dict[str, Any], run_dir: Path) -> None:
+    table = Table(title=f"run {payload['run_id']} ({payload['status']})")
+    for column in ("round", "val acc", "accepted", "rejected", "malformed", "prompt chars", "tokens", "LLM calls"):
+        table.add_column(column, justify="right")
+    for r in payload["history"]:
+        metrics = r["client_metrics"].values()
+        table.add_row(
+            str(r["round"]),
+            f"{r['validation_accuracy']:.3f}",
+            *(str(sum(m[k] for m in metrics)) for k in ("accepted", "rejected", "malformed")),
+            str(r["prompt_chars"]),
+            str(r["prompt_tokens"]),
+            str(r["llm_calls"]),
+        )
+    console.print(table)
+    if payload["simulated"]:
+        console.print(SIMULATED_BANNER)
+    test = payload["test_accuracy"]
+    console.print(
+        f"stop reason: {payload['stop_reason']}; best round {payload['best_round']} "
+        f"(validation {payload['best_validation_accuracy']:.3f})"
+        + ("" if test is None else f"; test {test:.3f}")
+    )
+    console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
+
+
+async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url: str, *, resume: bool) -> None:
+    run_dir = runs_dir / run_id
+    async with create_checkpointer(url) as checkpointer:
+        if not resume and await saved_state(checkpointer, run_id) is not None:
+            _fail(f"run {run_id!r} already exists in {url}; continue it with: fedtextgrad-graph resume {run_id}")
+        console.print(f"{'resuming' if resume else 'starting'} run [bold]{run_id}[/] (checkpoint {url})", highlight=False)
+        if runtime.models.simulated:
+            console.print(SIMULATED_BANNER)
+        try:
+            with _RunView(run_dir, runtime.config) as view:
+                runtime.gateway.on_call = view.llm_call
+                state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event)
+        except Exception as exc:
+            partial = await saved_state(checkpointer, run_id)
+            if partial is not None:
+                _write_results(partial, runtime.config, run_id, run_dir)
+            _fail(f"run {run_id} stopped: {type(exc).__name__}: {exc}\nresume it with: fedtextgrad-graph resume {run_id}", code=1)
+        finally:
+            runtime.close()
+    _summary(_write_results(state, runtime.config, run_id, run_dir), run_dir)
+
+
+def _runtime(config: FedTextGradConfig) -> FederationRuntime:
+    try:
+        return FederationRuntime.create(config)
+    except (ConfigError, DataError) as exc:
+        _fail(str(exc))
+
+
+def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
+    models = ModelRouter(config)
+    payload = results_payload(state, run_id=run_id, models=models.names(), simulated=models.simulated)
+    write_run_files(run_dir, payload)
+    return payload
+
+
+def _run_async(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except CheckpointError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        errors.print("interrupted; the run can be resumed from its last checkpoint")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Run configuration (TOML).")],
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    checkpoint: CheckpointOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (the checkpoint thread id).")] = None,
+    data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+) -> None:
+    """Start a federated prompt-optimization run."""
+    try:
+        cfg = load_config(config, data_dir=data_dir).with_model_override(model, base_url)
+    except ConfigError as exc:
+        _fail(str(exc))
+    runtime = _runtime(cfg)  # data files and model settings fail here, before any checkpoint or LLM call
+    run_id = run_id or new_run_id(cfg.run.name)
+    _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=False))
+
+
+async def _saved(run_id: str, url: str) -> dict[str, Any]:
+    async with create_checkpointer(url) as checkpointer:
+        state = await saved_state(checkpointer, run_id)
+    if state is None:
+        _fail(f"no run {run_id!r} in checkpoint {url}")
+    return state
+
+
+def _existing_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
+    if checkpoint is None and not (runs_dir / run_id / "checkpoint.sqlite").exists():
+        _fail(f"no checkpoint for run {run_id!r} in {runs_dir / run_id}; pass --checkpoint URL or --runs-dir DIR")
+    return _checkpoint_url(checkpoint, runs_dir, run_id)
+
+
+def _saved_config(state: dict[str, Any], run_id: str) -> FedTextGradConfig:
+    try:
+        return parse_config(state["run_config"], source=f"saved config of run {run_id}")
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Id of the run to continue.")],
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    checkpoint: CheckpointOpt = None,
+    data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+) -> None:
+    """Continue an interrupted run from its last checkpoint."""
+    url = _existing_url(checkpoint, runs_dir, run_id)
+    state = asyncio.run(_saved(run_id, url))
+    cfg = _saved_config(state, run_id)
+    if data_dir is not None:
+        cfg = cfg.with_data_dir(data_dir)
+    cfg = cfg.with_model_override(model, base_url)
+    if run_status(state) == "completed":
+        console.print(f"run {run_id} already completed")
+        _summary(_write_results(state, cfg, run_id, runs_dir / run_id), runs_dir / run_id)
+        return
+    _run_async(_execute(_runtime(cfg), run_id, runs_dir, url, resume=True))
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    checkpoint: CheckpointOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+) -> None:
+    """Show a run's progress from its checkpoint."""
+    url = _existing_url(checkpoint, runs_dir, run_id)
+    state = asyncio.run(_saved(run_id, url))
+    models = ModelRouter(_saved_config(state, run_id))
+    payload = results_payload(state, run_id=run_id, models=models.names(), simulated=models.simulated)
+    console.print(
+        f"run {run_id}: {payload['status']}, {payload['rounds']} round(s) finished, "
+        f"stop reason: {payload['stop_reason']}, models: {json.dumps(payload['models'])}",
+        highlight=False,
+    )
+    if payload["history"]:
+        _summary(payload, runs_dir / run_id)
+
+
+@app.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    which: Annotated[str, typer.Option("--which", help="best or latest")] = "best",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    checkpoint: CheckpointOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+) -> None:
+    """Print (or write) a run's best or latest global prompt."""
+    if which not in ("best", "latest"):
+        _fail(f"--which must be 'best' or 'latest', not {which!r}")
+    url = _existing_url(checkpoint, runs_dir, run_id)
+    state = asyncio.run(_saved(run_id, url))
+    prompt = state.get("best_prompt") if which == "best" else state.get("global_prompt")
+    if not prompt:
+        _fail(f"run {run_id} has no {which} prompt yet (no round has finished)")
+    if ModelRouter(_saved_config(state, run_id)).simulated:
+        errors.print("note: this prompt comes from a run with the SIMULATED model")
+    if output is None:
+        sys.stdout.write(prompt + "\n")
+    else:
+        output.write_text(prompt + "\n", encoding="utf-8")
+        errors.print(f"wrote the {which} prompt of {run_id} to {output}")
