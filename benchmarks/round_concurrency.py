@@ -36,7 +36,7 @@ def _config(clients: int, data_dir: Path, max_concurrency: int) -> dict:
             "counting": {
                 "format": "bbh",
                 "path": "object_counting.json",
-                "split": {"train": [0, 30], "validation": [30, 40], "test": [30, 40]},
+                "split": {"train": [0, 30], "validation": [30, 35], "test": [35, 40]},
             }
         },
         "federation": {"num_clients": clients},

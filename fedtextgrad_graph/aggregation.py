@@ -31,8 +31,9 @@ _WORDPIECE = re.compile(r"\w+|[^\w\s]")
 
 
 def strip_format(prompt: str, format_instruction: str) -> str:
-    """The prompt without any copy of the format instruction."""
-    body = prompt.replace(format_instruction.strip(), " ")
+    """The prompt without any copy of the format instruction (however its spaces were reflowed)."""
+    words = format_instruction.split()
+    body = re.sub(r"\s+".join(map(re.escape, words)), " ", prompt) if words else prompt
     return "\n".join(" ".join(line.split()) for line in body.strip().splitlines()).strip()
 
 
@@ -67,11 +68,11 @@ class Aggregator(ABC):
     name: str
 
     async def aggregate(self, prompts: Mapping[str, str], *, format_instruction: str) -> str:
-        """Merge ``{client_id: prompt}``; the result ends with ``format_instruction``."""
+        """Merge ``{client_id: prompt}`` (in the order given); the result ends with ``format_instruction``."""
         if not prompts:
             raise ValueError("nothing to aggregate: no client prompts")
         bodies: dict[str, str] = {}
-        for client_id in sorted(prompts):
+        for client_id in prompts:
             body = strip_format(prompts[client_id], format_instruction)
             if body and body not in bodies.values():
                 bodies[client_id] = body

@@ -96,7 +96,13 @@ class SplitRanges(_Strict):
             start, end = getattr(self, name)
             if not 0 <= start < end:
                 raise ValueError(f"{name} range must satisfy 0 <= start < end, got [{start}, {end}]")
+        if _overlap(self.train, self.validation):
+            raise ValueError(f"train {list(self.train)} and validation {list(self.validation)} overlap")
         return self
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
 
 
 PAPER_SPLITS = {
@@ -115,6 +121,13 @@ class TaskConfig(_Strict):
     target_field: str = "target"
     metric: Literal["last_number", "exact", "judge"] = "last_number"
     split: Literal["bbh", "gsm8k"] | SplitRanges = "bbh"
+
+    @model_validator(mode="after")
+    def _test_apart(self) -> TaskConfig:
+        ranges = self.split_ranges
+        if self.test_path is None and (_overlap(ranges.test, ranges.train) or _overlap(ranges.test, ranges.validation)):
+            raise ValueError(f"split: test {list(ranges.test)} overlaps train or validation in the same file")
+        return self
 
     @property
     def split_ranges(self) -> SplitRanges:

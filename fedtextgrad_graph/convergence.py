@@ -25,17 +25,19 @@ def decide(
     round: int,
     accuracy: float,
     best_score: float | None,
+    reference_score: float | None,
     rounds_without_improvement: int,
     prompt: str,
     previous_prompt: str,
 ) -> ConvergenceDecision:
     """Apply the stop rules to a finished round.
 
-    A round *improves* when its accuracy beats the best so far by more than ``min_delta``;
-    ``patience`` counts rounds in a row that did not. The best prompt is the one with the
-    highest accuracy (the first one on ties).
+    A round *improves* when its accuracy beats ``reference_score`` (the accuracy of the last
+    improving round) by more than ``min_delta``; ``patience`` counts rounds in a row that did
+    not. The best prompt is the one with the highest accuracy (the first one on ties), even
+    when its gain was below ``min_delta``.
     """
-    improved = best_score is None or accuracy - best_score > rules.min_delta
+    improved = reference_score is None or accuracy - reference_score > rules.min_delta
     new_best = best_score is None or accuracy > best_score
     stale = 0 if improved else rounds_without_improvement + 1
     reason = None

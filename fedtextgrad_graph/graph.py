@@ -46,6 +46,7 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
         best_prompt=None,
         best_score=None,
         best_round=None,
+        reference_score=None,
         rounds_without_improvement=0,
         stop_reason=None,
         test_accuracy=None,
@@ -82,7 +83,8 @@ def build_round_graph(
 
     async def aggregate(state: RoundState) -> dict[str, Any]:
         calls = runtime.gateway.count()
-        prompts = {cid: update["prompt"] for cid, update in state["client_updates"].items()}
+        updates = state["client_updates"]
+        prompts = {cid: updates[cid]["prompt"] for cid in state["selected_clients"]}
         merged = await runtime.aggregator(state["round"]).aggregate(
             prompts, format_instruction=config.prompt.format_instruction
         )
@@ -119,6 +121,7 @@ def build_round_graph(
             round=state["round"],
             accuracy=accuracy,
             best_score=state["best_score"],
+            reference_score=state["reference_score"],
             rounds_without_improvement=state["rounds_without_improvement"],
             prompt=state["global_prompt"],
             previous_prompt=previous_prompt,
@@ -126,7 +129,7 @@ def build_round_graph(
         record = RoundRecord(
             round=state["round"],
             clients=list(state["selected_clients"]),
-            client_prompts={cid: u["prompt"] for cid, u in updates.items()},
+            client_prompts={cid: updates[cid]["prompt"] for cid in state["selected_clients"]},
             client_metrics={
                 cid: {k: u[k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps")}
                 for cid, u in updates.items()
@@ -143,6 +146,8 @@ def build_round_graph(
             "rounds_without_improvement": verdict.rounds_without_improvement,
             "stop_reason": verdict.stop_reason,
         }
+        if verdict.improved:
+            out["reference_score"] = accuracy
         if verdict.new_best:
             out.update(best_prompt=state["global_prompt"], best_score=accuracy, best_round=state["round"])
         return out

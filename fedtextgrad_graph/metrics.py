@@ -16,7 +16,8 @@ Scorer = Callable[[str, str, str], Awaitable[bool]]
 Generate = Callable[[str, str], Awaitable[str]]
 """``await generate(system_prompt, user_prompt)`` returns the model's reply text."""
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# Thousands separators only in groups of three, so "1,2,3" is three numbers, not 123.
+_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 _ANSWER = re.compile(r"answer\s*:", re.IGNORECASE)
 _ACCURACY = re.compile(r"<ACCURACY>\s*([01])\s*</ACCURACY>")
 
@@ -70,8 +71,8 @@ class LLMJudge:
         reply = await self._generate(
             JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE.format(question=question, prediction=prediction, target=target)
         )
-        match = _ACCURACY.search(reply)
-        return bool(match and match.group(1) == "1")
+        verdicts = _ACCURACY.findall(reply)  # the last tag: a judge may first restate the instructions
+        return bool(verdicts) and verdicts[-1] == "1"
 
 
 def _string_scorer(fn: Callable[[str, str], bool]) -> Scorer:

@@ -96,6 +96,7 @@ class RoundState(TypedDict, total=False):
     best_prompt: str | None
     best_score: float | None
     best_round: int | None
+    reference_score: float | None
     rounds_without_improvement: int
     stop_reason: str | None
     test_accuracy: float | None

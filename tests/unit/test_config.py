@@ -1,0 +1,239 @@
+"""load_config: TOML parsing, field-naming errors, model overrides and data_dir resolution."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fedtextgrad_graph.config import ConfigError, ModelSpec, load_config
+
+BASE = """
+[tasks.counting]
+format = "bbh"
+path = "counting.json"
+
+[tasks.arithmetic]
+format = "bbh"
+path = "arithmetic.json"
+
+[federation]
+task = "counting"
+num_clients = 3
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "run.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load_error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    return str(info.value)
+
+
+def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE))
+    assert config.federation.client_ids() == ["client-1", "client-2", "client-3"]
+    assert config.client.local_steps == 2
+    assert config.client_task("client-2") == "counting"
+
+
+# --- errors that name the field ------------------------------------------------------------
+
+
+def test_unknown_field_is_named(tmp_path: Path) -> None:
+    message = load_error(tmp_path, BASE + "\n[client]\nlocal_stepz = 2\n")
+    assert "client.local_stepz" in message
+    assert "unknown field" in message
+    assert str(tmp_path / "run.toml") in message
+
+
+@pytest.mark.parametrize("rate", ["0", "1.5"])
+def test_sampling_rate_out_of_range(tmp_path: Path, rate: str) -> None:
+    text = BASE.replace("num_clients = 3", f"num_clients = 3\nsampling_rate = {rate}")
+    assert "federation.sampling_rate" in load_error(tmp_path, text)
+
+
+@pytest.mark.parametrize("steps", ["0", "-1"])
+def test_local_steps_must_be_positive(tmp_path: Path, steps: str) -> None:
+    assert "client.local_steps" in load_error(tmp_path, BASE + f"\n[client]\nlocal_steps = {steps}\n")
+
+
+def test_batch_size_must_be_positive(tmp_path: Path) -> None:
+    assert "client.batch_size" in load_error(tmp_path, BASE + "\n[client]\nbatch_size = 0\n")
+
+
+def test_unknown_federation_task(tmp_path: Path) -> None:
+    message = load_error(tmp_path, BASE.replace('task = "counting"', 'task = "countin"'))
+    assert "federation.task" in message
+    assert "'countin'" in message
+
+
+def test_heterogeneous_client_with_unknown_task(tmp_path: Path) -> None:
+    message = load_error(
+        tmp_path,
+        """
+        [tasks.counting]
+        format = "bbh"
+        path = "counting.json"
+
+        [federation]
+        partition = "heterogeneous"
+        clients = [{ id = "a", task = "counting" }, { id = "b", task = "nope" }]
+        """,
+    )
+    assert "federation.clients[1].task" in message
+    assert "'nope'" in message
+
+
+def test_duplicate_client_ids(tmp_path: Path) -> None:
+    message = load_error(
+        tmp_path,
+        """
+        [tasks.counting]
+        format = "bbh"
+        path = "counting.json"
+
+        [federation]
+        clients = [{ id = "a" }, { id = "b" }, { id = "a" }]
+        """,
+    )
+    assert "federation.clients" in message
+    assert "unique" in message
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "[federation\nnum_clients = 3\n")
+    with pytest.raises(ConfigError, match="invalid TOML") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    with pytest.raises(ConfigError, match="not found") as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+# --- models ----------------------------------------------------------------------------------
+
+MODELS = """
+[models]
+model = "openai:default"
+temperature = 0.5
+
+[models.optimizer]
+model = "openai:optimizer"
+
+[models.judge]
+temperature = 0.0
+
+[federation]
+partition = "heterogeneous"
+clients = [
+  { id = "plain", task = "counting" },
+  { id = "custom", task = "counting", models = { model = "openai:client", base_url = "http://client:1/v1", optimizer = { model = "openai:client-opt", temperature = 0.9 } } },
+]
+
+[tasks.counting]
+format = "bbh"
+path = "counting.json"
+"""
+
+
+def test_model_spec_resolution_order(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MODELS))
+
+    # default
+    assert config.model_spec("task") == ModelSpec(model="openai:default", temperature=0.5)
+    # default -> role
+    assert config.model_spec("optimizer") == ModelSpec(model="openai:optimizer", temperature=0.5)
+    assert config.model_spec("judge") == ModelSpec(model="openai:default", temperature=0.0)
+    # a client without overrides is the server
+    assert config.model_spec("optimizer", "plain") == config.model_spec("optimizer")
+    # default -> role -> client: the client's defaults beat the server's role override
+    assert config.model_spec("optimizer", "custom").base_url == "http://client:1/v1"
+    assert config.model_spec("judge", "custom") == ModelSpec(
+        model="openai:client", base_url="http://client:1/v1", temperature=0.0
+    )
+    # ... -> client role
+    assert config.model_spec("optimizer", "custom") == ModelSpec(
+        model="openai:client-opt", base_url="http://client:1/v1", temperature=0.9
+    )
+
+
+def test_with_model_override_replaces_every_model(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MODELS))
+    patched = config.with_model_override(model="simulated")
+
+    for client_id in (None, "plain", "custom"):
+        for role in ("task", "optimizer", "aggregator", "judge"):
+            assert patched.model_spec(role, client_id).model == "simulated", (role, client_id)
+    # Other settings survive, and the original config is untouched.
+    assert patched.model_spec("optimizer", "custom").temperature == 0.9
+    assert patched.model_spec("optimizer", "custom").base_url == "http://client:1/v1"
+    assert config.model_spec("optimizer", "custom").model == "openai:client-opt"
+
+
+def test_with_model_override_base_url(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MODELS)).with_model_override(base_url="http://local:8000/v1")
+    assert config.model_spec("task").base_url == "http://local:8000/v1"
+    assert config.model_spec("optimizer", "custom").base_url == "http://local:8000/v1"
+    assert config.model_spec("optimizer", "custom").model == "openai:client-opt"
+
+
+def test_with_model_override_without_arguments_is_identity(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MODELS))
+    assert config.with_model_override() is config
+
+
+# --- data_dir --------------------------------------------------------------------------------
+
+
+def test_data_dir_defaults_to_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    config = load_config(write(tmp_path / "conf", BASE))
+    assert Path(config.run.data_dir) == (tmp_path / "conf").resolve()
+
+
+def test_run_data_dir_is_relative_to_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "conf").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(write(tmp_path / "conf", '[run]\ndata_dir = "../data"\n' + BASE))
+    assert Path(config.run.data_dir) == (tmp_path / "data").resolve()
+
+
+def test_data_dir_argument_overrides_config(tmp_path: Path) -> None:
+    override = tmp_path / "override"
+    path = write(tmp_path, '[run]\ndata_dir = "data"\n' + BASE)
+    config = load_config(path, data_dir=override)
+    assert Path(config.run.data_dir) == override.resolve()
+
+
+@pytest.mark.parametrize(
+    ("split", "words"),
+    [
+        ("{ train = [0, 11], validation = [10, 20], test = [20, 30] }", "train [0, 11] and validation [10, 20] overlap"),
+        ("{ train = [0, 10], validation = [10, 20], test = [15, 30] }", "test [15, 30] overlaps"),
+    ],
+)
+def test_overlapping_splits_are_refused(tmp_path: Path, split: str, words: str) -> None:
+    text = BASE.replace('path = "counting.json"', f'path = "counting.json"\nsplit = {split}')
+    message = load_error(tmp_path, text)
+    assert "tasks.counting" in message and words in message
+
+
+def test_test_split_may_reuse_indices_of_a_separate_test_file(tmp_path: Path) -> None:
+    text = BASE.replace(
+        'path = "counting.json"',
+        'path = "counting.json"\ntest_path = "counting_test.json"\nsplit = { train = [0, 10], validation = [10, 20], test = [0, 10] }',
+    )
+    assert load_config(write(tmp_path, text)).tasks["counting"].split_ranges.test == (0, 10)
