@@ -6,7 +6,8 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from collections.abc import Coroutine
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -43,6 +44,7 @@ RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder the config's data paths are relative to.")]
 SIMULATED_BANNER = "[bold yellow]SIMULATED MODEL[/]: scripted offline replies, not a language model; scores show the pipeline works, not prompt quality."
 EXIT_BAD_INPUT = 2
+T = TypeVar("T")
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -182,9 +184,9 @@ def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str
     return payload
 
 
-def _run_async(coro: Any) -> None:
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     try:
-        asyncio.run(coro)
+        return asyncio.run(coro)
     except CheckpointError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -244,7 +246,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its last checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
-    state = asyncio.run(_saved(run_id, url))
+    state = _run_async(_saved(run_id, url))
     cfg = _saved_config(state, run_id)
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
@@ -264,7 +266,7 @@ def status(
 ) -> None:
     """Show a run's progress from its checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
-    state = asyncio.run(_saved(run_id, url))
+    state = _run_async(_saved(run_id, url))
     models = ModelRouter(_saved_config(state, run_id))
     payload = results_payload(state, run_id=run_id, models=models.names(), simulated=models.simulated)
     console.print(
@@ -288,7 +290,7 @@ def export(
     if which not in ("best", "latest"):
         _fail(f"--which must be 'best' or 'latest', not {which!r}")
     url = _existing_url(checkpoint, runs_dir, run_id)
-    state = asyncio.run(_saved(run_id, url))
+    state = _run_async(_saved(run_id, url))
     prompt = state.get("best_prompt") if which == "best" else state.get("global_prompt")
     if not prompt:
         _fail(f"run {run_id} has no {which} prompt yet (no round has finished)")

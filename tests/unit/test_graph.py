@@ -6,8 +6,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-from fedtextgrad_graph import SimulatedChatModel, create_checkpointer, load_config, run_federated
+from langgraph.checkpoint.memory import InMemorySaver
+
+from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer, load_config, run_federated
 from fedtextgrad_graph.checkpoint import sqlite_url
+from fedtextgrad_graph.runs import stream_run
 
 SIMULATED = {role: SimulatedChatModel() for role in ("task", "optimizer", "aggregator", "judge")}
 
@@ -64,3 +67,20 @@ async def test_sampling_rate_selects_a_subset_each_round(make_config):
     for record in state["history"]:
         assert len(record["clients"]) == 2
         assert sorted(record["client_prompts"]) == sorted(record["clients"])
+
+
+async def test_judge_metric_scores_with_the_judge_model(make_config):
+    path = make_config(clients=2, rounds=1)
+    path.write_text(path.read_text().replace('format = "bbh"', 'format = "bbh"\nmetric = "judge"'))
+    calls: list = []
+    config = load_config(path)
+    runtime = FederationRuntime.create(config, models=SIMULATED, on_call=calls.append)
+    try:
+        state = await stream_run(runtime, InMemorySaver(), "judge", resume=False)
+    finally:
+        runtime.close()
+    judged = [c for c in calls if c.role == "judge"]
+    # every answer is judged: client batches (forward and proximal re-score), validation and test
+    assert len(judged) == sum(c.role == "task" for c in calls)
+    assert {c.client_id for c in judged} == {"client-1", "client-2", None}
+    assert state["history"][0]["validation_total"] == 10
