@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -29,15 +29,49 @@ def _sqlite_path(url: str) -> Path:
     return Path(rest[1:])
 
 
+def _redis_options(url: str) -> tuple[str, str, float | None]:
+    """Split our ``prefix`` and ``ttl`` query parameters off a Redis URL."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    prefix = query.pop("prefix", "fedtextgrad")
+    ttl = query.pop("ttl", None)
+    try:
+        ttl_s = float(ttl) if ttl is not None else None
+    except ValueError:
+        raise CheckpointError(f"{url}: ttl must be a number of seconds") from None
+    return urlunsplit(parts._replace(query=urlencode(query))), prefix, ttl_s
+
+
 @asynccontextmanager
 async def create_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
-    """Open the saver for ``sqlite:///path`` or ``memory://``; close it on exit."""
+    """Open the saver for a checkpoint URL; close it on exit.
+
+    ``sqlite:///path`` (SQLite file), ``memory://`` (in process, not resumable), or
+    ``redis://[:password@]host:port/db`` and ``rediss://`` (plain Redis >= 6.2 or Valkey;
+    optional ``?prefix=name`` for the key prefix and ``?ttl=seconds`` for an expiry).
+    """
     scheme = urlsplit(url).scheme
     if scheme == "memory":
         yield InMemorySaver()
         return
+    if scheme in ("redis", "rediss"):
+        try:
+            from .redis_saver import AsyncRedisSaver, redacted_url
+        except ImportError:
+            raise CheckpointError("redis:// checkpoints need the redis extra: pip install 'fedtextgrad-graph[redis]'") from None
+        clean, prefix, ttl_s = _redis_options(url)
+        try:
+            saver_cm = AsyncRedisSaver.from_conn_string(clean, prefix=prefix, ttl_s=ttl_s)
+        except ValueError as exc:
+            raise CheckpointError(f"{redacted_url(url)}: {exc}") from None
+        async with saver_cm as saver:
+            await saver.setup()
+            yield saver
+        return
     if scheme != "sqlite":
-        raise CheckpointError(f"{url}: unsupported checkpoint URL; use sqlite:///path or memory://")
+        raise CheckpointError(
+            f"{url}: unsupported checkpoint URL; use sqlite:///path, memory:// or redis://host:port/db"
+        )
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     path = _sqlite_path(url)

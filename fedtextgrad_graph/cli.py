@@ -38,7 +38,11 @@ ModelOpt = Annotated[
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for every role.")]
 CheckpointOpt = Annotated[
     str | None,
-    typer.Option("--checkpoint", help="Checkpoint URL: sqlite:///path or memory://. Default: RUNS_DIR/RUN_ID/checkpoint.sqlite."),
+    typer.Option(
+        "--checkpoint",
+        help="Checkpoint URL: sqlite:///path, redis://[:password@]host:port/db, rediss://..., or memory://. "
+        "Default: sqlite in RUNS_DIR/RUN_ID/checkpoint.sqlite.",
+    ),
 ]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder the config's data paths are relative to.")]
@@ -161,10 +165,17 @@ async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url:
                 runtime.gateway.on_call = view.llm_call
                 state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event)
         except Exception as exc:
-            partial = await saved_state(checkpointer, run_id)
+            try:
+                partial = await saved_state(checkpointer, run_id)
+            except CheckpointError:
+                partial = None  # the store itself failed; results.json keeps its last version
             if partial is not None:
                 _write_results(partial, runtime.config, run_id, run_dir)
-            _fail(f"run {run_id} stopped: {type(exc).__name__}: {exc}\nresume it with: fedtextgrad-graph resume {run_id}", code=1)
+            _fail(
+                f"run {run_id} stopped: {exc}\nresume it with: fedtextgrad-graph resume {run_id}"
+                + ("" if url.startswith("sqlite") else f" --checkpoint '{url}'"),
+                code=1,
+            )
         finally:
             runtime.close()
     _summary(_write_results(state, runtime.config, run_id, run_dir), run_dir)
