@@ -478,8 +478,15 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         return f"{current_v + 1:032}.{random.random():016}"
 
 
-def _client_options() -> dict[str, Any]:
+_POOL_SIZE = 32
+
+
+def _pool_options() -> dict[str, Any]:
+    """Connections for many concurrent graph tasks: callers wait for a free connection
+    rather than fail, and a dropped connection is retried (every write is idempotent)."""
     return {
+        "max_connections": _POOL_SIZE,
+        "timeout": 60,
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=3),
         "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         "socket_connect_timeout": 5,
@@ -511,13 +518,14 @@ class RedisSaver(_RedisCheckpointLogic):
     @contextmanager
     def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> Iterator[RedisSaver]:
         """A saver over a new client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
-        client = redis.Redis.from_url(url, **_client_options())
+        client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_pool_options()))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
         try:
             yield saver
         finally:
             client.close()
+            client.connection_pool.disconnect()
 
     def _run(self, plan: Generator[Any, Any, Any]) -> Any:
         result = None
@@ -604,13 +612,14 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
     @asynccontextmanager
     async def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> AsyncIterator[AsyncRedisSaver]:
         """A saver over a new asyncio client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
-        client = aioredis.Redis.from_url(url, **_client_options())
+        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **_pool_options()))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
         try:
             yield saver
         finally:
             await client.aclose()
+            await client.connection_pool.disconnect()
 
     async def _run(self, plan: Generator[Any, Any, Any]) -> Any:
         result = None

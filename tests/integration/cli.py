@@ -39,3 +39,37 @@ def read_events(run_dir: Path) -> list[dict[str, Any]]:
 
 def results(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+
+
+# client-3 is several times slower than the others, so clients 1 and 2 finish a round while it
+# is still working: a window to kill a run in the middle of a round.
+SLOW_CLIENT_MODELS = """
+[models]
+model = "simulated"
+kwargs = { latency_s = 0.02 }
+
+[[federation.clients]]
+id = "client-1"
+
+[[federation.clients]]
+id = "client-2"
+
+[[federation.clients]]
+id = "client-3"
+models = { kwargs = { latency_s = 0.15 } }
+"""
+
+
+def finished_clients(events: list[dict[str, Any]], round: int) -> set[str]:
+    return {e["client_id"] for e in events if e["event"] == "client_finished" and e["round"] == round}
+
+
+def history_shape(history: list[dict[str, Any]]) -> list[tuple]:
+    """What an interrupted run must end with, like an uninterrupted one: per round, the
+    selected clients, their prompts, the global prompt and its validation accuracy."""
+    return [(r["round"], r["clients"], r["client_prompts"], r["global_prompt"], r["validation_accuracy"]) for r in history]
+
+
+def calls_by(events: list[dict[str, Any]], pid: int) -> list[dict[str, Any]]:
+    """The LLM calls one process made."""
+    return [e for e in events if e["event"] == "llm_call" and e["pid"] == pid]

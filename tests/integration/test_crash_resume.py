@@ -6,49 +6,20 @@ import signal
 from pathlib import Path
 
 from ..conftest import wait_for
-from .cli import cli, read_events, results, start_cli
-
-# client-3 is six times slower, so clients 1 and 2 finish round 2 while it is still working.
-MODELS = """
-[models]
-model = "simulated"
-kwargs = { latency_s = 0.05 }
-
-[[federation.clients]]
-id = "client-1"
-
-[[federation.clients]]
-id = "client-2"
-
-[[federation.clients]]
-id = "client-3"
-models = { kwargs = { latency_s = 0.3 } }
-"""
-
-
-def _finished(events: list[dict], round: int) -> set[str]:
-    return {e["client_id"] for e in events if e["event"] == "client_finished" and e["round"] == round}
-
-
-def _shape(history: list[dict]) -> list[tuple]:
-    return [
-        (r["round"], r["clients"], r["client_prompts"], r["global_prompt"], r["validation_accuracy"])
-        for r in history
-    ]
-
+from .cli import SLOW_CLIENT_MODELS, cli, finished_clients, history_shape, read_events, results, start_cli
 
 def test_sigkill_mid_round_then_resume(make_config, tmp_path: Path):
-    config = make_config(clients=3, rounds=3, local_steps=2, models=MODELS)
+    config = make_config(clients=3, rounds=3, local_steps=2, models=SLOW_CLIENT_MODELS)
     run_dir = tmp_path / "runs" / "crash"
     process = start_cli("run", config, "--run-id", "crash", cwd=tmp_path)
     try:
-        wait_for(lambda: _finished(read_events(run_dir), 2) >= {"client-1", "client-2"}, 120, "clients 1-2 to finish round 2")
+        wait_for(lambda: finished_clients(read_events(run_dir), 2) >= {"client-1", "client-2"}, 120, "clients 1-2 to finish round 2")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(30)
     killed = read_events(run_dir)
     killed_pid = killed[0]["pid"]
-    assert "client-3" not in _finished(killed, 2), "client-3 finished before the kill: the test lost its window"
+    assert "client-3" not in finished_clients(killed, 2), "client-3 finished before the kill: the test lost its window"
     assert not any(e["event"] == "round_finished" and e["round"] == 2 for e in killed)
     status = cli("status", "crash", cwd=tmp_path)
     assert status.returncode == 0 and "in_progress, 1 round(s) finished" in status.stdout
@@ -69,5 +40,5 @@ def test_sigkill_mid_round_then_resume(make_config, tmp_path: Path):
     # The resumed run ends exactly where an uninterrupted run of the same config ends.
     reference = cli("run", config, "--run-id", "reference", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr
-    assert _shape(out["history"]) == _shape(results(tmp_path / "runs" / "reference")["history"])
+    assert history_shape(out["history"]) == history_shape(results(tmp_path / "runs" / "reference")["history"])
     assert out["best_prompt"] == results(tmp_path / "runs" / "reference")["best_prompt"]

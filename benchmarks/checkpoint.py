@@ -1,0 +1,166 @@
+"""Checkpoint write latency and storage per round: SQLite against Redis.
+
+    python benchmarks/checkpoint.py [--clients 3 10 50] [--rounds 2] [--redis-url redis://...]
+
+Runs the real round graph (simulated model, no latency, one local step per client) with each
+checkpointer and times every checkpoint write the graph makes (``aput`` and ``aput_writes``).
+Storage is the SQLite file's growth and the Redis keys' ``MEMORY USAGE``, divided by rounds.
+Without ``--redis-url`` (or ``REDIS_URL``) a redis-server is started on a free local port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer
+from fedtextgrad_graph._textgrad import import_textgrad
+from fedtextgrad_graph.checkpoint import sqlite_url
+from fedtextgrad_graph.config import parse_config
+from fedtextgrad_graph.runs import stream_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write_data(path: Path, clients: int) -> None:
+    spec = importlib.util.spec_from_file_location("make_data", ROOT / "examples" / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    examples = make_data.object_counting(__import__("random").Random(0), clients * 3 + 20)
+    path.write_text(json.dumps({"examples": examples}))
+
+
+def _config(clients: int, rounds: int, data_dir: Path) -> dict:
+    train = clients * 3
+    return {
+        "run": {"name": "bench", "max_concurrency": 64, "data_dir": str(data_dir)},
+        "tasks": {
+            "counting": {
+                "format": "bbh",
+                "path": "data.json",
+                "split": {"train": [0, train], "validation": [train, train + 10], "test": [train + 10, train + 20]},
+            }
+        },
+        "federation": {"num_clients": clients},
+        "client": {"local_steps": 1, "batch_size": 3},
+        "aggregation": {"strategy": "uid"},
+        "evaluation": {"test": False},
+        "convergence": {"max_rounds": rounds, "stop_when_unchanged": False},
+    }
+
+
+def _timed(saver, samples: list[float]) -> None:
+    for name in ("aput", "aput_writes"):
+        method = getattr(saver, name)
+
+        async def timed(*args, _method=method, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await _method(*args, **kwargs)
+            finally:
+                samples.append(time.perf_counter() - started)
+
+        setattr(saver, name, timed)
+
+
+async def _run(config: dict, url: str) -> list[float]:
+    cfg = parse_config(config, source="benchmark")
+    model = SimulatedChatModel()
+    runtime = FederationRuntime.create(cfg, models=dict.fromkeys(("task", "optimizer", "aggregator", "judge"), model))
+    samples: list[float] = []
+    try:
+        async with create_checkpointer(url) as saver:
+            _timed(saver, samples)
+            await stream_run(runtime, saver, f"bench-{uuid.uuid4().hex[:8]}", resume=False)
+    finally:
+        runtime.close()
+    return samples
+
+
+def _redis_bytes(client: redis.Redis, prefix: str) -> int:
+    return sum(client.memory_usage(key, samples=0) or 0 for key in client.scan_iter(f"{prefix}:*"))
+
+
+@contextmanager
+def _redis_server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server not found: install it (scripts/provision-redis) or pass --redis-url")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as data:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            client = redis.Redis(port=port)
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _ms(samples: list[float], q: float) -> str:
+    ordered = sorted(samples)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[3, 10, 50])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    args = parser.parse_args()
+    import_textgrad()
+    table = Table(title=f"checkpoint writes of the round graph ({args.rounds} rounds, 1 local step, simulated model)")
+    for column in ("clients", "store", "writes", "median (ms)", "p95 (ms)", "bytes per round"):
+        table.add_column(column, justify="right")
+    with _redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        client = redis.Redis.from_url(base_url)
+        for clients in args.clients:
+            data_dir = tmp_path / f"data-{clients}"
+            data_dir.mkdir()
+            _write_data(data_dir / "data.json", clients)
+            config = _config(clients, args.rounds, data_dir)
+            db = tmp_path / f"sqlite-{clients}.sqlite"
+            samples = asyncio.run(_run(config, sqlite_url(db)))
+            size = sum(p.stat().st_size for p in tmp_path.glob(f"sqlite-{clients}.sqlite*"))
+            table.add_row(str(clients), "SQLite", str(len(samples)), _ms(samples, 0.5), _ms(samples, 0.95), f"{size // args.rounds:,}")
+            prefix = f"bench-{uuid.uuid4().hex[:8]}"
+            samples = asyncio.run(_run(config, f"{base_url}?prefix={prefix}"))
+            stored = _redis_bytes(client, prefix)
+            table.add_row(str(clients), "Redis", str(len(samples)), _ms(samples, 0.5), _ms(samples, 0.95), f"{stored // args.rounds:,}")
+        client.close()
+    Console(width=140).print(table)
+
+
+if __name__ == "__main__":
+    main()
