@@ -61,7 +61,7 @@ def _config(clients: int, rounds: int, data_dir: Path) -> dict:
         "client": {"local_steps": 1, "batch_size": 3},
         "aggregation": {"strategy": "uid"},
         "evaluation": {"test": False},
-        "convergence": {"max_rounds": rounds, "stop_when_unchanged": False},
+        "convergence": {"max_rounds": rounds, "unchanged_rounds": None},
     }
 
 

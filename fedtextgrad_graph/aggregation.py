@@ -11,6 +11,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import Any
 
 from .metrics import Generate
 from .prompts import AGGREGATOR_SYSTEM_PROMPT, PROMPT_ITEM, SUMMARIZE_TEMPLATE, UID_TEMPLATE
@@ -21,6 +22,7 @@ __all__ = [
     "SummarizeAggregator",
     "UIDAggregator",
     "compose_prompt",
+    "check_tokenizer",
     "count_tokens",
     "create_aggregator",
     "strip_format",
@@ -44,22 +46,27 @@ def compose_prompt(body: str, format_instruction: str) -> str:
 
 
 @functools.cache
-def _tiktoken_encoding():  # pragma: no cover - depends on network or a warm cache
-    try:
-        import tiktoken
+def _tiktoken_encoding(name: str) -> Any:
+    import tiktoken
 
-        return tiktoken.get_encoding("o200k_base")
-    except Exception:
-        return None
+    return tiktoken.get_encoding(name)
 
 
-def count_tokens(text: str) -> tuple[int, str]:
-    """Token count and the tokenizer used: tiktoken ``o200k_base`` when its vocabulary is
-    available (it downloads once), otherwise words and punctuation marks (``wordpiece``)."""
-    encoding = _tiktoken_encoding()
-    if encoding is not None:
-        return len(encoding.encode(text)), "o200k_base"
-    return len(_WORDPIECE.findall(text)), "wordpiece"
+def check_tokenizer(name: str) -> None:
+    """Load a tiktoken vocabulary now (it downloads once), so a missing one fails early."""
+    if name != "wordpiece":
+        try:
+            _tiktoken_encoding(name)
+        except Exception as exc:
+            raise ValueError(f"tokenizer {name!r} is not available ({exc}); use tokenizer = \"wordpiece\" offline") from None
+
+
+def count_tokens(text: str, tokenizer: str = "wordpiece") -> int:
+    """Tokens in ``text``: tiktoken's ``o200k_base``/``cl100k_base``, or ``wordpiece`` (words and
+    punctuation marks: offline, deterministic, close to BPE counts for English prose)."""
+    if tokenizer == "wordpiece":
+        return len(_WORDPIECE.findall(text))
+    return len(_tiktoken_encoding(tokenizer).encode(text))
 
 
 class Aggregator(ABC):
@@ -92,7 +99,7 @@ class Aggregator(ABC):
 
 
 class ConcatAggregator(Aggregator):
-    """Concatenates the distinct client prompts, in client-id order."""
+    """Concatenates the distinct client prompts, in the order given (the round's selection order)."""
 
     name = "concat"
 

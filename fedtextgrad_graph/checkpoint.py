@@ -10,11 +10,22 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
-__all__ = ["CheckpointError", "create_checkpointer", "sqlite_url"]
+__all__ = ["CheckpointError", "create_checkpointer", "redacted_url", "sqlite_url"]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint URL that cannot be used."""
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -56,7 +67,7 @@ async def create_checkpointer(url: str) -> AsyncIterator[BaseCheckpointSaver]:
         return
     if scheme in ("redis", "rediss"):
         try:
-            from .redis_saver import AsyncRedisSaver, redacted_url
+            from .redis_saver import AsyncRedisSaver
         except ImportError:
             raise CheckpointError("redis:// checkpoints need the redis extra: pip install 'fedtextgrad-graph[redis]'") from None
         clean, prefix, ttl_s = _redis_options(url)

@@ -11,14 +11,25 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from .checkpoint import CheckpointError, create_checkpointer, sqlite_url
+from .checkpoint import CheckpointError, create_checkpointer, redacted_url, sqlite_url
 from .config import ConfigError, FedTextGradConfig, load_config, parse_config
 from .data import DataError
 from .models import LLMCallRecord, ModelRouter
-from .runs import RunEvent, new_run_id, results_payload, run_status, saved_state, stream_run, write_run_files
+from .runs import (
+    RunEvent,
+    RunExistsError,
+    new_run_id,
+    results_payload,
+    run_status,
+    saved_state,
+    stream_run,
+    write_run_files,
+)
 from .runtime import FederationRuntime
 
 app = typer.Typer(
@@ -44,20 +55,31 @@ CheckpointOpt = Annotated[
         "Default: sqlite in RUNS_DIR/RUN_ID/checkpoint.sqlite.",
     ),
 ]
-RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories.")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories (events, results).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder the config's data paths are relative to.")]
+DEFAULT_RUNS_DIR = Path("runs")
 SIMULATED_BANNER = "[bold yellow]SIMULATED MODEL[/]: scripted offline replies, not a language model; scores show the pipeline works, not prompt quality."
 EXIT_BAD_INPUT = 2
 T = TypeVar("T")
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(Text.assemble(("error: ", "bold red"), message))
     raise typer.Exit(code)
 
 
 def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
     return checkpoint or sqlite_url(runs_dir / run_id / "checkpoint.sqlite")
+
+
+def _resume_hint(run_id: str, url: str, runs_dir: Path) -> str:
+    """The command that resumes this run, with the options it needs."""
+    command = f"fedtextgrad-graph resume {run_id}"
+    if runs_dir != DEFAULT_RUNS_DIR:
+        command += f" --runs-dir {runs_dir}"
+    if url != _checkpoint_url(None, runs_dir, run_id):
+        command += f" --checkpoint '{redacted_url(url)}'"
+    return command
 
 
 class _RunView:
@@ -96,7 +118,12 @@ class _RunView:
     def event(self, event: RunEvent) -> None:
         self._write(event)
         d, say = event.data, self._progress.console.print
-        if event.kind == "round_started":
+        if "client_id" in d and d["client_id"] is not None:
+            d = {**d, "client_id": escape(str(d["client_id"]))}
+        if event.kind == "resumed":
+            self._progress.update(self._task, description=f"round {d['round']} (resumed)")
+            say(f"resuming in round {d['round']}")
+        elif event.kind == "round_started":
             steps = len(d["clients"]) * self._config.client.local_steps
             self._outcomes = dict.fromkeys(self._outcomes, 0)
             self._progress.reset(self._task, total=steps, description=f"round {d['round']} local steps")
@@ -119,7 +146,7 @@ class _RunView:
         elif event.kind == "aggregated":
             say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
         elif event.kind == "round_finished":
-            best = " [green](new best)[/]" if d["improved"] else ""
+            best = " [green](new best)[/]" if d["new_best"] else ""
             stop = f"; stopping: {d['stop_reason']}" if d["stop_reason"] else ""
             say(f"  validation accuracy {d['validation_accuracy']:.3f}{best}{stop}")
         elif event.kind == "test_finished":
@@ -154,16 +181,23 @@ def _summary(payload: dict[str, Any], run_dir: Path) -> None:
 
 async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url: str, *, resume: bool) -> None:
     run_dir = runs_dir / run_id
+    hint = _resume_hint(run_id, url, runs_dir)
     async with create_checkpointer(url) as checkpointer:
-        if not resume and await saved_state(checkpointer, run_id) is not None:
-            _fail(f"run {run_id!r} already exists in {url}; continue it with: fedtextgrad-graph resume {run_id}")
-        console.print(f"{'resuming' if resume else 'starting'} run [bold]{run_id}[/] (checkpoint {url})", highlight=False)
+        console.print(
+            f"{'resuming' if resume else 'starting'} run [bold]{escape(run_id)}[/] (checkpoint {escape(redacted_url(url))})",
+            highlight=False,
+        )
         if runtime.models.simulated:
             console.print(SIMULATED_BANNER)
         try:
             with _RunView(run_dir, runtime.config) as view:
                 runtime.gateway.on_call = view.llm_call
                 state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event)
+        except RunExistsError:
+            _fail(f"run {run_id!r} already exists in {redacted_url(url)}; continue it with: {hint}")
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            errors.print(f"interrupted; resume with: {hint}", markup=False)
+            raise typer.Exit(130) from None
         except Exception as exc:
             try:
                 partial = await saved_state(checkpointer, run_id)
@@ -171,11 +205,7 @@ async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url:
                 partial = None  # the store itself failed; results.json keeps its last version
             if partial is not None:
                 _write_results(partial, runtime.config, run_id, run_dir)
-            _fail(
-                f"run {run_id} stopped: {exc}\nresume it with: fedtextgrad-graph resume {run_id}"
-                + ("" if url.startswith("sqlite") else f" --checkpoint '{url}'"),
-                code=1,
-            )
+            _fail(f"run {run_id} stopped: {exc}\nresume it with: {hint}", code=1)
         finally:
             runtime.close()
     _summary(_write_results(state, runtime.config, run_id, run_dir), run_dir)
@@ -189,8 +219,7 @@ def _runtime(config: FedTextGradConfig) -> FederationRuntime:
 
 
 def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
-    models = ModelRouter(config)
-    payload = results_payload(state, run_id=run_id, models=models.names(), simulated=models.simulated)
+    payload = results_payload(state, run_id=run_id, models=ModelRouter(config).names())
     write_run_files(run_dir, payload)
     return payload
 
@@ -213,7 +242,7 @@ def run(
     checkpoint: CheckpointOpt = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (the checkpoint thread id).")] = None,
     data_dir: DataDirOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Start a federated prompt-optimization run."""
     try:
@@ -253,7 +282,7 @@ def resume(
     base_url: BaseUrlOpt = None,
     checkpoint: CheckpointOpt = None,
     data_dir: DataDirOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Continue an interrupted run from its last checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
@@ -261,6 +290,8 @@ def resume(
     cfg = _saved_config(state, run_id)
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
+    if model or base_url or data_dir:
+        console.print("note: --model, --base-url and --data-dir apply to this resume only; they are not saved with the run")
     cfg = cfg.with_model_override(model, base_url)
     if run_status(state) == "completed":
         console.print(f"run {run_id} already completed")
@@ -273,13 +304,12 @@ def resume(
 def status(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
     checkpoint: CheckpointOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Show a run's progress from its checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
-    models = ModelRouter(_saved_config(state, run_id))
-    payload = results_payload(state, run_id=run_id, models=models.names(), simulated=models.simulated)
+    payload = results_payload(state, run_id=run_id, models=ModelRouter(_saved_config(state, run_id)).names())
     console.print(
         f"run {run_id}: {payload['status']}, {payload['rounds']} round(s) finished, "
         f"stop reason: {payload['stop_reason']}, models: {json.dumps(payload['models'])}",
@@ -295,7 +325,7 @@ def export(
     which: Annotated[str, typer.Option("--which", help="best or latest")] = "best",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     checkpoint: CheckpointOpt = None,
-    runs_dir: RunsDirOpt = Path("runs"),
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Print (or write) a run's best or latest global prompt."""
     if which not in ("best", "latest"):
@@ -305,7 +335,7 @@ def export(
     prompt = state.get("best_prompt") if which == "best" else state.get("global_prompt")
     if not prompt:
         _fail(f"run {run_id} has no {which} prompt yet (no round has finished)")
-    if ModelRouter(_saved_config(state, run_id)).simulated:
+    if results_payload(state, run_id=run_id, models=ModelRouter(_saved_config(state, run_id)).names())["simulated"]:
         errors.print("note: this prompt comes from a run with the SIMULATED model")
     if output is None:
         sys.stdout.write(prompt + "\n")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import re
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -27,7 +27,7 @@ from .state import ClientState, ClientTask, ClientUpdate, StepOutcome, StepRecor
 __all__ = ["build_client_graph", "minibatch_indices", "proximal_accepts", "run_client"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+_IMPROVED = re.compile(r"<IMPROVED_VARIABLE>(.*?)</IMPROVED_VARIABLE>", re.DOTALL)
 
 
 def minibatch_indices(seed: int, client_id: str, round: int, step: int, size: int, n: int) -> list[int]:
@@ -61,15 +61,19 @@ class _ClientStep:
         self.metric_purpose = METRIC_PURPOSES[runtime.config.tasks[self.task].metric]
         self.task_engine = self._engine("task")
         self.optimizer_engine = self._engine("optimizer")
-        self._loop = asyncio.get_running_loop()
+        self.optimizer_replies: list[str] = []
+        self.step_engine = self._engine("optimizer", record=self.optimizer_replies)
 
-    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the event loop from an executor thread and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def _engine(self, role: str) -> Any:
+    def _engine(self, role: str, record: list[str] | None = None) -> Any:
         generate = self.runtime.generate(role, self.client_id, self.round)
-        return create_engine(lambda system, user: self._wait(generate(system, user)), self.runtime.models.name(role, self.client_id))
+
+        def call(system: str, user: str) -> str:
+            reply = self.runtime.wait_on_loop(generate(system, user))
+            if record is not None:
+                record.append(reply)
+            return reply
+
+        return create_engine(call, self.runtime.models.name(role, self.client_id))
 
     def forward_loss(self, system_prompt: Any, example: Example) -> Any:
         """Forward one example through the task model and score it; returns the loss variable."""
@@ -79,7 +83,7 @@ class _ClientStep:
         response = tg.BlackboxLLM(self.task_engine, system_prompt)(query)
 
         def metric(prediction: Any, ground_truth_answer: Any) -> int:
-            return int(self._wait(self.score(example.input, prediction.value, ground_truth_answer.value)))
+            return int(self.runtime.wait_on_loop(self.score(example.input, prediction.value, ground_truth_answer.value)))
 
         loss_fn = tg.autograd.StringBasedFunction(metric, function_purpose=self.metric_purpose)
         return loss_fn(inputs={"prediction": response, "ground_truth_answer": target})
@@ -94,16 +98,19 @@ class _ClientStep:
         fmt = runtime.config.prompt.format_instruction
         optimizer = tg.TextualGradientDescent(
             parameters=[system_prompt],
-            engine=self.optimizer_engine,
+            engine=self.step_engine,
             constraints=[FORMAT_CONSTRAINT.format(format_instruction=fmt)],
         )
         try:
             await runtime.in_thread(optimizer.step)
         except IndexError:
-            logger.info("client %s round %d: optimizer reply had no improved-variable tags", self.client_id, self.round)
-            return prompt, before, None, "malformed"
-        new_prompt = system_prompt.value.strip()
+            if self.optimizer_replies and _IMPROVED.search(self.optimizer_replies[-1]):
+                raise  # not textgrad's tag parsing: a real error
+        reply = self.optimizer_replies[-1] if self.optimizer_replies else ""
+        match = _IMPROVED.search(reply)
+        new_prompt = match.group(1).strip() if match else ""
         if not new_prompt:
+            logger.info("client %s round %d: malformed optimizer reply", self.client_id, self.round)
             return prompt, before, None, "malformed"
         rule = runtime.config.client.proximal
         if rule == "off" or new_prompt == prompt:
@@ -155,13 +162,11 @@ def build_client_graph(runtime: FederationRuntime) -> CompiledStateGraph:
     return graph.compile(name="client_optimizer")
 
 
-async def run_client(client_graph: CompiledStateGraph, task: ClientTask, task_name: str) -> ClientUpdate:
+async def run_client(client_graph: CompiledStateGraph, task: ClientTask, *, task_name: str, local_steps: int) -> ClientUpdate:
     """Run a client's local steps from the broadcast prompt and package its upload."""
-    final = await client_graph.ainvoke(
-        ClientState(
-            client_id=task["client_id"], round=task["round"], prompt=task["global_prompt"], step=0, batch=[], steps=[]
-        )
-    )
+    state = ClientState(client_id=task["client_id"], round=task["round"], prompt=task["global_prompt"], step=0, batch=[], steps=[])
+    # Two supersteps per local step; the subgraph must not inherit the round graph's limit.
+    final = await client_graph.ainvoke(state, {"recursion_limit": 2 * local_steps + 5})
     steps: list[StepRecord] = final["steps"]
     return ClientUpdate(
         client_id=task["client_id"],

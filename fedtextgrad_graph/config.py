@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -33,6 +35,7 @@ DEFAULT_FORMAT_INSTRUCTION = (
     "'Answer: $VALUE' where VALUE is a numerical value."
 )
 ROLES = ("task", "optimizer", "aggregator", "judge")
+_SECRET = re.compile(r"api[_-]?key|token|secret|password", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,18 @@ class ModelSpec(_Strict):
     api_key_env: str | None = None
     temperature: float | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> ModelSpec:
+        for key in self.kwargs:
+            if _SECRET.search(key):
+                raise ValueError(
+                    f"kwargs.{key}: secrets are never stored in the config (it is saved with the "
+                    "checkpoint); put the key in an environment variable and name it in api_key_env"
+                )
+        if self.base_url and urlsplit(self.base_url).password is not None:
+            raise ValueError("base_url: put credentials in an environment variable named by api_key_env, not in the URL")
+        return self
 
 
 class RoleModels(ModelSpec):
@@ -171,17 +186,15 @@ class PromptConfig(_Strict):
     instruction: str = Field(default=DEFAULT_INSTRUCTION, min_length=1)
     format_instruction: str = Field(default=DEFAULT_FORMAT_INSTRUCTION, min_length=1)
 
-    @property
-    def initial(self) -> str:
-        return f"{self.instruction.strip()} {self.format_instruction.strip()}"
-
 
 class AggregationConfig(_Strict):
     strategy: Literal["concat", "summarize", "uid"] = "uid"
+    tokenizer: Literal["wordpiece", "o200k_base", "cl100k_base"] = "wordpiece"
 
 
 class EvaluationConfig(_Strict):
     mode: Literal["server", "federated"] = "server"
+    baseline: bool = True
     test: bool = True
 
 
@@ -190,7 +203,7 @@ class ConvergenceConfig(_Strict):
     patience: int | None = Field(default=None, gt=0)
     min_delta: float = Field(default=0.0, ge=0)
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
-    stop_when_unchanged: bool = True
+    unchanged_rounds: int | None = Field(default=2, gt=0)
 
 
 class RunSettings(_Strict):
@@ -260,10 +273,16 @@ class FedTextGradConfig(_Strict):
     def with_model_override(
         self, model: str | None = None, base_url: str | None = None
     ) -> FedTextGradConfig:
-        """A copy where ``model``/``base_url`` replace every role's and client's setting."""
+        """A copy where ``model``/``base_url`` replace every role's and client's setting.
+
+        A new ``model`` also drops the ``kwargs`` and ``temperature`` set for the old ones,
+        which may not apply to it (a simulated latency, another provider's options).
+        """
         if model is None and base_url is None:
             return self
-        patch = {k: v for k, v in (("model", model), ("base_url", base_url)) if v is not None}
+        patch: dict[str, Any] = {"base_url": base_url} if base_url is not None else {}
+        if model is not None:
+            patch.update(model=model, kwargs={}, temperature=None)
 
         def patched(m: RoleModels) -> dict[str, Any]:
             data = m.model_dump()
@@ -317,6 +336,8 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> FedT
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     config = parse_config(raw, source=str(path))

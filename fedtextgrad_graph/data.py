@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ def load_bbh(path: str | Path) -> list[Example]:
 
 def _jsonl_records(path: Path) -> list[tuple[int, dict]]:
     records = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also splits on U+2028 and U+0085, legal in JSON strings.
+    for lineno, line in enumerate(_read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -147,7 +149,7 @@ def load_jsonl(path: str | Path, *, input_field: str = "input", target_field: st
 def load_csv(path: str | Path, *, input_field: str = "input", target_field: str = "target") -> list[Example]:
     """Generic CSV with a header row, with configurable column names."""
     path = Path(path)
-    reader = csv.DictReader(_read_text(path).splitlines())
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
     header = reader.fieldnames or []
     for name in (input_field, target_field):
         if name not in header:

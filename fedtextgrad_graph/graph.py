@@ -1,6 +1,6 @@
 """The federated round as a LangGraph state graph.
 
-    START -> broadcast --Send(per selected client)--> client_optimizer (subgraph) -> aggregate
+    START -> baseline -> broadcast --Send(per selected client)--> client_optimizer (subgraph) -> aggregate
           -> evaluate -> check_convergence --(continue)--> broadcast
                                            --(stop)------> final_test -> END
 """
@@ -47,7 +47,9 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
         best_score=None,
         best_round=None,
         reference_score=None,
+        baseline_accuracy=None,
         rounds_without_improvement=0,
+        rounds_unchanged=0,
         stop_reason=None,
         test_accuracy=None,
     )
@@ -66,6 +68,20 @@ def build_round_graph(
     config = runtime.config
     client_graph = build_client_graph(runtime)
 
+    async def baseline(state: RoundState) -> dict[str, Any]:
+        """Score the initial prompt: the first reference for improvement and the first best."""
+        if not config.evaluation.baseline:
+            return {}
+        correct, total = await validation_accuracy(runtime, state["global_prompt"], round=0)
+        accuracy = correct / total
+        return {
+            "baseline_accuracy": accuracy,
+            "best_prompt": state["global_prompt"],
+            "best_score": accuracy,
+            "best_round": 0,
+            "reference_score": accuracy,
+        }
+
     def broadcast(state: RoundState) -> dict[str, Any]:
         round = state["round"] + 1
         selected = select_clients(config.federation.client_ids(), config.federation.sampling_rate, config.run.seed, round)
@@ -78,7 +94,12 @@ def build_round_graph(
         ]
 
     async def client_optimizer(task: ClientTask) -> dict[str, Any]:
-        update = await run_client(client_graph, task, runtime.data.clients[task["client_id"]].task)
+        update = await run_client(
+            client_graph,
+            task,
+            task_name=runtime.data.clients[task["client_id"]].task,
+            local_steps=config.client.local_steps,
+        )
         return {"client_updates": {task["client_id"]: update}}
 
     async def aggregate(state: RoundState) -> dict[str, Any]:
@@ -88,11 +109,10 @@ def build_round_graph(
         merged = await runtime.aggregator(state["round"]).aggregate(
             prompts, format_instruction=config.prompt.format_instruction
         )
-        tokens, tokenizer = count_tokens(merged)
         metrics = {
             "prompt_chars": len(merged),
-            "prompt_tokens": tokens,
-            "tokenizer": tokenizer,
+            "prompt_tokens": count_tokens(merged, config.aggregation.tokenizer),
+            "tokenizer": config.aggregation.tokenizer,
             "aggregation": config.aggregation.strategy,
             "aggregation_llm_calls": runtime.gateway.count() - calls,
             "previous_prompt": state["global_prompt"],
@@ -123,6 +143,7 @@ def build_round_graph(
             best_score=state["best_score"],
             reference_score=state["reference_score"],
             rounds_without_improvement=state["rounds_without_improvement"],
+            rounds_unchanged=state["rounds_unchanged"],
             prompt=state["global_prompt"],
             previous_prompt=previous_prompt,
         )
@@ -136,6 +157,7 @@ def build_round_graph(
             },
             global_prompt=state["global_prompt"],
             improved=verdict.improved,
+            models=runtime.models.names(),
             llm_calls=sum(u["llm_calls"] for u in updates.values())
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],
@@ -144,6 +166,7 @@ def build_round_graph(
         out: dict[str, Any] = {
             "history": [record],
             "rounds_without_improvement": verdict.rounds_without_improvement,
+            "rounds_unchanged": verdict.rounds_unchanged,
             "stop_reason": verdict.stop_reason,
         }
         if verdict.improved:
@@ -162,13 +185,15 @@ def build_round_graph(
         return {"test_accuracy": correct / total}
 
     graph = StateGraph(RoundState)
+    graph.add_node("baseline", baseline)
     graph.add_node("broadcast", broadcast)
     graph.add_node("client_optimizer", client_optimizer, input_schema=ClientTask)
     graph.add_node("aggregate", aggregate)
     graph.add_node("evaluate", evaluate)
     graph.add_node("check_convergence", check_convergence)
     graph.add_node("final_test", final_test)
-    graph.add_edge(START, "broadcast")
+    graph.add_edge(START, "baseline")
+    graph.add_edge("baseline", "broadcast")
     graph.add_conditional_edges("broadcast", fan_out, ["client_optimizer"])
     graph.add_edge("client_optimizer", "aggregate")
     graph.add_edge("aggregate", "evaluate")

@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,10 +89,18 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
             kwargs.setdefault("timeout", timeout_s)
     from langchain.chat_models import init_chat_model
 
-    try:
-        return init_chat_model(name, **kwargs)
-    except (ImportError, ValueError, TypeError) as exc:
-        raise ConfigError(f"model {name!r}: {exc}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = init_chat_model(name, **kwargs)
+        except ConfigError:
+            raise
+        except Exception as exc:  # providers raise their own types for bad settings
+            raise ConfigError(f"model {name!r}: {exc}") from None
+    unknown = [str(w.message) for w in caught if "not default parameter" in str(w.message)]
+    if unknown:
+        raise ConfigError(f"model {name!r}: unknown option in kwargs: {'; '.join(unknown)}")
+    return model
 
 
 class ModelRouter:
@@ -123,7 +132,11 @@ class ModelRouter:
         spec = self.spec(role, client_id)
         key = spec.model_dump_json()
         if key not in self._cache:
-            self._cache[key] = create_chat_model(spec, timeout_s=self._config.models.timeout_s)
+            try:
+                self._cache[key] = create_chat_model(spec, timeout_s=self._config.models.timeout_s)
+            except ConfigError as exc:
+                where = f"models ({role} model" + (f" of client {client_id}" if client_id else "") + ")"
+                raise ConfigError(f"{where}: {exc}") from None
         return self._cache[key]
 
     def build_all(self) -> None:
@@ -155,7 +168,8 @@ class ModelRouter:
 
 @dataclass(frozen=True)
 class LLMCallRecord:
-    """Metadata of one finished LLM call; never its content."""
+    """Metadata of one finished LLM call; never its content. ``seconds`` is wall time from the
+    request to the reply, including waiting for a concurrency slot and retry backoff."""
 
     role: str
     client_id: str | None

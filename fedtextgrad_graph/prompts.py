@@ -8,7 +8,6 @@ SYSTEM_PROMPT_ROLE = (
 )
 QUERY_ROLE = "query to the language model"
 TARGET_ROLE = "correct answer for the query"
-RESPONSE_ROLE = "response from the language model"
 
 METRIC_PURPOSES = {
     "last_number": "The runtime of a string-based function that checks if the last number in the prediction equals the correct answer (1 = correct, 0 = wrong).",

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import ormsgpack
 import redis
@@ -55,9 +55,9 @@ from langgraph.checkpoint.base import (
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, redacted_url
 
-__all__ = ["AsyncRedisSaver", "RedisSaver", "redacted_url"]
+__all__ = ["AsyncRedisSaver", "RedisSaver"]
 
 SCHEMA_VERSION = "1"
 MIN_SERVER_VERSION = (6, 2)
@@ -79,17 +79,6 @@ redis.call('UNLINK', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[1])
 return #keys
 """
-
-
-def redacted_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _pack(*items: Any) -> bytes:

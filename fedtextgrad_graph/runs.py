@@ -25,9 +25,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from .config import FedTextGradConfig
 from .graph import build_round_graph, initial_state
 from .runtime import FederationRuntime
+from .simulated import SIMULATED_MODEL
 
 __all__ = [
     "RunEvent",
+    "RunExistsError",
     "run_federated",
     "run_config",
     "new_run_id",
@@ -41,8 +43,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RunEvent:
-    """A progress event: ``round_started``, ``local_step``, ``client_finished``, ``aggregated``,
-    ``evaluated``, ``round_finished``, ``test_finished`` or ``llm_call``."""
+    """A progress event: ``resumed``, ``round_started``, ``local_step``, ``client_finished``,
+    ``aggregated``, ``evaluated``, ``round_finished``, ``test_finished`` or ``llm_call``."""
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -59,7 +61,7 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes five supersteps of the round graph; leave room for the final test.
+    # Each round takes five supersteps of the round graph; leave room for baseline and final test.
     return {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * config.convergence.max_rounds + 10}
 
 
@@ -69,15 +71,22 @@ async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[st
     return dict(saved.checkpoint["channel_values"]) if saved else None
 
 
+class RunExistsError(ValueError):
+    """Starting a run under an id that already has checkpoints (resume it instead)."""
+
+
 def run_status(state: dict[str, Any]) -> str:
-    """``completed`` once the run stopped (and took its final test if configured), else ``in_progress``."""
+    """``completed`` once the run stopped (and took its final test if configured), else
+    ``incomplete`` (still running, or interrupted and resumable)."""
     if state.get("stop_reason") is None:
-        return "in_progress"
+        return "incomplete"
     wants_test = state.get("run_config", {}).get("evaluation", {}).get("test", True)
-    return "completed" if state.get("test_accuracy") is not None or not wants_test else "in_progress"
+    return "completed" if state.get("test_accuracy") is not None or not wants_test else "incomplete"
 
 
 def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]:
+    if chunk.get("__metadata__", {}).get("cached"):
+        return []  # a write replayed from the checkpoint on resume: it was reported before
     events = []
     for node, update in chunk.items():
         if node.startswith("__") or not update:
@@ -106,6 +115,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                         "round": record["round"],
                         "validation_accuracy": record["validation_accuracy"],
                         "improved": record["improved"],
+                        "new_best": update.get("best_round") == record["round"],
                         "stop_reason": update["stop_reason"],
                     },
                 )
@@ -123,9 +133,18 @@ async def stream_run(
     resume: bool,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the round graph to the end, checkpointing every step; return the final state."""
+    """Run (or resume) the round graph to the end, checkpointing every step; return the final state.
+
+    Raises:
+        RunExistsError: ``resume`` is false and ``run_id`` already has checkpoints.
+    """
     graph = build_round_graph(runtime, checkpointer=checkpointer)
     config = run_config(run_id, runtime.config)
+    saved = await saved_state(checkpointer, run_id)
+    if saved is not None and not resume:
+        raise RunExistsError(f"run {run_id!r} already exists; resume it instead of starting it again")
+    if resume and on_event is not None and saved is not None:
+        on_event(RunEvent("resumed", {"round": saved.get("round", 0), "status": run_status(saved)}))
     graph_input = None if resume else initial_state(runtime.config)
     async for namespace, chunk in graph.astream(
         graph_input, config, durability="sync", stream_mode="updates", subgraphs=True
@@ -168,16 +187,20 @@ async def run_federated(
         runtime.close()
 
 
-def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str], simulated: bool) -> dict[str, Any]:
-    """The content of ``results.json``."""
+def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str]) -> dict[str, Any]:
+    """The content of ``results.json``. ``models`` are the ones configured now; each round
+    records the models it ran with, and ``simulated`` is true if any round (or the current
+    configuration) used the simulated model."""
+    used = [models, *(r.get("models", {}) for r in state.get("history", []))]
     return {
         "run_id": run_id,
         "status": run_status(state),
-        "simulated": simulated,
+        "simulated": any(SIMULATED_MODEL in m.values() for m in used),
         "models": models,
         "rounds": len(state.get("history", [])),
         "stop_reason": state.get("stop_reason"),
         "best_round": state.get("best_round"),
+        "baseline_validation_accuracy": state.get("baseline_accuracy"),
         "best_validation_accuracy": state.get("best_score"),
         "test_accuracy": state.get("test_accuracy"),
         "best_prompt": state.get("best_prompt"),

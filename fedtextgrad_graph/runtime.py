@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import concurrent.futures
+import contextvars
+import functools
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
-from .aggregation import Aggregator, create_aggregator
-from .config import FedTextGradConfig
+from .aggregation import Aggregator, check_tokenizer, create_aggregator
+from .config import ConfigError, FedTextGradConfig
 from .data import Example, FederatedData, build_federated_data
 from .metrics import Generate, Scorer, create_scorer
 from .models import LLMCallRecord, LLMGateway, ModelRouter
@@ -34,6 +37,7 @@ class FederationRuntime:
     models: ModelRouter
     gateway: LLMGateway
     executor: ThreadPoolExecutor = field(repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def create(
@@ -54,6 +58,10 @@ class FederationRuntime:
         """
         router = ModelRouter(config, models)
         router.build_all()
+        try:
+            check_tokenizer(config.aggregation.tokenizer)
+        except ValueError as exc:
+            raise ConfigError(f"aggregation.tokenizer: {exc}") from None
         data = data if data is not None else build_federated_data(config)
         limit = config.run.max_concurrency
         gateway = LLMGateway(
@@ -101,5 +109,28 @@ class FederationRuntime:
         return sum(results), len(results)
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking (TextGrad) work on the run's executor."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """Run blocking (TextGrad) work on the run's executor, in a copy of the caller's
+        context (so LangChain callbacks and tracing follow it, as with ``asyncio.to_thread``)."""
+        self._loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return await self._loop.run_in_executor(self.executor, functools.partial(context.run, fn, *args))
+
+    def wait_on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """From an executor thread: run ``coro`` on the run's event loop, in this thread's
+        context, and wait for its result."""
+        context = contextvars.copy_context()
+        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def copy_outcome(task: asyncio.Task[T]) -> None:
+            if task.cancelled():
+                outcome.cancel()
+            elif task.exception() is not None:
+                outcome.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                outcome.set_result(task.result())
+
+        def start() -> None:
+            self._loop.create_task(coro, context=context).add_done_callback(copy_outcome)
+
+        self._loop.call_soon_threadsafe(start)
+        return outcome.result()

@@ -80,6 +80,7 @@ class RoundRecord(TypedDict, total=False):
     validation_correct: int
     validation_total: int
     improved: bool
+    models: dict[str, str]
     llm_calls: int
 
 
@@ -97,6 +98,8 @@ class RoundState(TypedDict, total=False):
     best_score: float | None
     best_round: int | None
     reference_score: float | None
+    baseline_accuracy: float | None
     rounds_without_improvement: int
+    rounds_unchanged: int
     stop_reason: str | None
     test_accuracy: float | None

@@ -64,7 +64,7 @@ strategy = "{strategy}"
 
 [convergence]
 max_rounds = {rounds}
-stop_when_unchanged = false
+unchanged_rounds = 1000
 
 {models}
 """

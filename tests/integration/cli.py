@@ -24,9 +24,9 @@ def cli(*args: str | Path, cwd: Path, timeout: float = 240) -> subprocess.Comple
 
 
 def start_cli(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    """Start the CLI in the background; its output goes to ``cwd/cli-<pid>.log``."""
+    log = (cwd / "cli-output.log").open("a", encoding="utf-8")
+    return subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def read_events(run_dir: Path) -> list[dict[str, Any]]:

@@ -74,9 +74,24 @@ def test_resume_of_a_completed_run_and_reusing_its_id(finished_run, make_config)
 def test_no_model_configured_lists_the_options(make_config, tmp_path):
     done = cli("run", make_config(), cwd=tmp_path)
     assert done.returncode == 2
-    for option in ("--model simulated", "OPENAI_API_KEY", "--base-url"):
+    for option in ("--model simulated", "OPENAI_API_KEY", "--base-url", '[models] model = "provider:name"'):
         assert option in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_overrides_are_labelled_per_round(make_config, tmp_path):
+    """A run started simulated and finished on a real endpoint stays labelled simulated."""
+    from .openai_server import OpenAICompatibleServer
+
+    config = make_config(rounds=2, local_steps=1)
+    first = cli("run", config, "--model", "simulated", "--run-id", "mixed", cwd=tmp_path)
+    assert first.returncode == 0
+    with OpenAICompatibleServer() as server:
+        again = cli("resume", "mixed", "--model", "openai:other", "--base-url", server.base_url, cwd=tmp_path)
+    assert again.returncode == 0 and "apply to this resume only" in again.stdout
+    out = results(tmp_path / "runs" / "mixed")
+    assert out["simulated"] is True and out["models"]["task"] == "openai:other"
+    assert all(r["models"]["task"] == "simulated" for r in out["history"])
 
 
 def test_unknown_run_and_bad_which(tmp_path):

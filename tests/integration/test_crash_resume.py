@@ -22,7 +22,7 @@ def test_sigkill_mid_round_then_resume(make_config, tmp_path: Path):
     assert "client-3" not in finished_clients(killed, 2), "client-3 finished before the kill: the test lost its window"
     assert not any(e["event"] == "round_finished" and e["round"] == 2 for e in killed)
     status = cli("status", "crash", cwd=tmp_path)
-    assert status.returncode == 0 and "in_progress, 1 round(s) finished" in status.stdout
+    assert status.returncode == 0 and "incomplete, 1 round(s) finished" in status.stdout
 
     resumed = cli("resume", "crash", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

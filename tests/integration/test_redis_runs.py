@@ -115,9 +115,10 @@ async def test_redis_dies_mid_run_then_comes_back(make_config, tmp_path, redis_s
     try:
         wait_for(lambda: _round_finished(read_events(run_dir), 1), 120, "round 1 to finish")
         redis_server.kill()
-        output, _ = process.communicate(timeout=120)
+        process.wait(120)
     finally:
         process.kill()
+    output = (tmp_path / "cli-output.log").read_text()
     assert process.returncode == 1, output
     assert f"Redis at {url} is unreachable" in output
     assert f"fedtextgrad-graph resume outage --checkpoint '{url}'" in output

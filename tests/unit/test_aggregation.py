@@ -137,18 +137,25 @@ async def test_uid_with_langchain_fake_chat_model() -> None:
     assert gateway.count(role="aggregator") == 1
 
 
-def test_count_tokens_wordpiece_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aggregation, "_tiktoken_encoding", lambda: None)  # no vocabulary download
-    assert count_tokens("Count the items, then answer.") == (7, "wordpiece")
-    assert count_tokens("") == (0, "wordpiece")
+def test_count_tokens_wordpiece_is_offline_and_deterministic() -> None:
+    assert count_tokens("Count the items, then answer.") == 7
+    assert count_tokens("") == 0
 
 
-def test_count_tokens_uses_encoding_when_available(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_count_tokens_with_a_tiktoken_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
     class Encoding:
         def encode(self, text: str) -> list[int]:
             return list(range(len(text.split())))
 
-    monkeypatch.setattr(aggregation, "_tiktoken_encoding", lambda: Encoding())
-    count, tokenizer = count_tokens(f"Count carefully. {FORMAT}")
-    assert tokenizer == "o200k_base"
-    assert count == len(f"Count carefully. {FORMAT}".split()) > 0
+    monkeypatch.setattr(aggregation, "_tiktoken_encoding", lambda name: Encoding())
+    assert count_tokens(f"Count carefully. {FORMAT}", "o200k_base") == len(f"Count carefully. {FORMAT}".split())
+
+
+def test_unavailable_tokenizer_fails_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(name: str):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(aggregation, "_tiktoken_encoding", offline)
+    with pytest.raises(ValueError, match="wordpiece"):
+        aggregation.check_tokenizer("cl100k_base")
+    aggregation.check_tokenizer("wordpiece")

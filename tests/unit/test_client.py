@@ -43,7 +43,8 @@ async def _one_client_round(config_path: Path, task: ScriptedChatModel, optimize
     )
     try:
         graph = build_client_graph(runtime)
-        return await run_client(graph, ClientTask(client_id="client-1", round=1, global_prompt=prompt), "counting")
+        task = ClientTask(client_id="client-1", round=1, global_prompt=prompt)
+        return await run_client(graph, task, task_name="counting", local_steps=config.client.local_steps)
     finally:
         runtime.close()
 
@@ -93,8 +94,12 @@ async def test_proximal_rule_on_equal_accuracy(make_config, rule, outcome):
 
 @pytest.mark.parametrize(
     "reply",
-    ["I cannot improve this prompt.", "<IMPROVED_VARIABLE>   </IMPROVED_VARIABLE>"],
-    ids=["no-tags", "empty-prompt"],
+    [
+        "I cannot improve this prompt.",
+        "<IMPROVED_VARIABLE>   </IMPROVED_VARIABLE>",
+        "<IMPROVED_VARIABLE>GOOD: count every item, then",
+    ],
+    ids=["no-tags", "empty-prompt", "no-closing-tag"],
 )
 async def test_malformed_optimizer_reply_keeps_prompt(make_config, reply):
     path = _config(make_config)
@@ -107,6 +112,14 @@ async def test_malformed_optimizer_reply_keeps_prompt(make_config, reply):
     assert update["prompt"] == start
     assert (update["accepted"], update["rejected"], update["malformed"]) == (0, 0, 1)
     assert len(task.requests) == 3  # no re-scoring after a rejected step
+
+
+async def test_many_local_steps_fit_the_recursion_limit(make_config):
+    path = make_config(clients=1, local_steps=12)
+    update = await _one_client_round(
+        path, _task_model(_answers(path)), _optimizer(f"<IMPROVED_VARIABLE>GOOD. {FORMAT}</IMPROVED_VARIABLE>"), f"Think. {FORMAT}"
+    )
+    assert len(update["steps"]) == 12
 
 
 async def test_local_steps_loop_and_minibatches_come_from_private_data(make_config):

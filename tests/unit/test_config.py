@@ -175,10 +175,24 @@ def test_with_model_override_replaces_every_model(tmp_path: Path) -> None:
     for client_id in (None, "plain", "custom"):
         for role in ("task", "optimizer", "aggregator", "judge"):
             assert patched.model_spec(role, client_id).model == "simulated", (role, client_id)
-    # Other settings survive, and the original config is untouched.
-    assert patched.model_spec("optimizer", "custom").temperature == 0.9
+    # Options of the old models (temperature, kwargs) go with them; endpoints stay.
+    assert patched.model_spec("optimizer", "custom").temperature is None
     assert patched.model_spec("optimizer", "custom").base_url == "http://client:1/v1"
+    # the original config is untouched
     assert config.model_spec("optimizer", "custom").model == "openai:client-opt"
+
+
+def test_secrets_in_model_settings_are_refused(tmp_path: Path) -> None:
+    text = BASE + '\n[models]\nmodel = "openai:x"\nkwargs = { api_key = "sk-123" }\n'
+    message = load_error(tmp_path, text)
+    assert "models.kwargs.api_key" in message.replace("models: kwargs", "models.kwargs") and "api_key_env" in message
+    text = BASE + '\n[models]\nbase_url = "http://user:pw@host/v1"\n'
+    assert "base_url" in load_error(tmp_path, text)
+
+
+def test_config_path_that_is_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path)
 
 
 def test_with_model_override_base_url(tmp_path: Path) -> None:

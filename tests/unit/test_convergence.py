@@ -14,7 +14,8 @@ _SAME_AS_BEST = object()
 
 
 def verdict(rules: ConvergenceConfig, *, round: int = 1, accuracy: float = 0.5, best: float | None = None,
-            reference: object = _SAME_AS_BEST, stale: int = 0, prompt: str = "new", previous: str = "old"):
+            reference: object = _SAME_AS_BEST, stale: int = 0, unchanged: int = 0, prompt: str = "new",
+            previous: str = "old"):
     return decide(
         rules,
         round=round,
@@ -22,6 +23,7 @@ def verdict(rules: ConvergenceConfig, *, round: int = 1, accuracy: float = 0.5, 
         best_score=best,
         reference_score=best if reference is _SAME_AS_BEST else reference,
         rounds_without_improvement=stale,
+        rounds_unchanged=unchanged,
         prompt=prompt,
         previous_prompt=previous,
     )
@@ -87,19 +89,23 @@ def test_target_accuracy() -> None:
 
 def test_target_accuracy_takes_precedence() -> None:
     rules = ConvergenceConfig(max_rounds=1, patience=1, target_accuracy=0.5)
-    result = verdict(rules, round=1, accuracy=0.9, best=0.95, prompt="same", previous="same")
+    result = verdict(rules, round=1, accuracy=0.9, best=0.95, unchanged=5, prompt="same", previous="same")
     assert result.stop_reason == "target_accuracy"
 
 
-def test_prompt_unchanged() -> None:
-    rules = ConvergenceConfig(max_rounds=10)
-    assert verdict(rules, prompt="p", previous="p").stop_reason == "prompt_unchanged"
-    assert verdict(rules, prompt="p2", previous="p").stop_reason is None
+def test_prompt_unchanged_for_several_rounds() -> None:
+    rules = ConvergenceConfig(max_rounds=10)  # two unchanged rounds in a row by default
+    first = verdict(rules, prompt="p", previous="p")
+    assert (first.rounds_unchanged, first.stop_reason) == (1, None)
+    second = verdict(rules, prompt="p", previous="p", unchanged=1)
+    assert (second.rounds_unchanged, second.stop_reason) == (2, "prompt_unchanged")
+    changed = verdict(rules, prompt="p2", previous="p", unchanged=1)
+    assert (changed.rounds_unchanged, changed.stop_reason) == (0, None)
 
 
 def test_prompt_unchanged_can_be_disabled() -> None:
-    rules = ConvergenceConfig(max_rounds=10, stop_when_unchanged=False)
-    assert verdict(rules, prompt="p", previous="p").stop_reason is None
+    rules = ConvergenceConfig(max_rounds=10, unchanged_rounds=None)
+    assert verdict(rules, prompt="p", previous="p", unchanged=50).stop_reason is None
 
 
 # --- best tracking ---------------------------------------------------------------------------
@@ -114,7 +120,7 @@ def test_new_best_only_on_strictly_higher_accuracy(accuracy: float, best: float 
 
 
 def test_best_is_the_first_of_ties_over_a_run() -> None:
-    rules = ConvergenceConfig(max_rounds=10, stop_when_unchanged=False)
+    rules = ConvergenceConfig(max_rounds=10, unchanged_rounds=None)
     best, best_round, stale = None, None, 0
     for round, accuracy in enumerate([0.4, 0.7, 0.7, 0.6, 0.7], start=1):
         result = verdict(rules, round=round, accuracy=accuracy, best=best, stale=stale)

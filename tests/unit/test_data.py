@@ -297,3 +297,23 @@ def test_heterogeneous_clients_get_their_own_task(tmp_path: Path) -> None:
     assert sorted(e.input for e in data.clients["c"].train) == ["count0", "count1"]
     assert set(data.tasks) == {"counting", "words"}
     assert [e.target for e in data.tasks["words"].test] == ["4", "5"]
+
+
+def test_csv_keeps_newlines_inside_quoted_fields(tmp_path: Path) -> None:
+    path = tmp_path / "multi.csv"
+    path.write_text('input,target\n"first line\nsecond line",2\nplain,3\n', encoding="utf-8")
+    examples = load_csv(path)
+    assert [e.input for e in examples] == ["first line\nsecond line", "plain"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text('input,target\n"a\nb",1\nc\n', encoding="utf-8")
+    with pytest.raises(DataError, match=f"{bad}:4"):
+        load_csv(bad)
+
+
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({"input": "a\u2028b\u0085c", "target": "1"}, ensure_ascii=False) + "\n" + '{"input": "d"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=f"{path}:2: missing field 'target'"):
+        load_jsonl(path)
+    path.write_text(json.dumps({"input": "a\u2028b", "target": "1"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert load_jsonl(path)[0].input == "a\u2028b"

@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from langgraph.checkpoint.memory import InMemorySaver
 
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer, load_config, run_federated
@@ -24,11 +26,45 @@ async def test_state_after_a_run(make_config):
     state = await _run(make_config(clients=3, rounds=2))
     assert [r["round"] for r in state["history"]] == [1, 2]
     assert state["stop_reason"] == "max_rounds"
-    best = max(state["history"], key=lambda r: r["validation_accuracy"])
-    assert state["best_score"] == best["validation_accuracy"]
-    assert state["best_prompt"] == state["history"][state["best_round"] - 1]["global_prompt"]
+    scores = [(state["baseline_accuracy"], 0)] + [(r["validation_accuracy"], r["round"]) for r in state["history"]]
+    best_score = max(score for score, _ in scores)
+    assert state["best_score"] == best_score
+    assert state["best_round"] == next(round for score, round in scores if score == best_score)  # first of ties
+    if state["best_round"]:
+        assert state["best_prompt"] == state["history"][state["best_round"] - 1]["global_prompt"]
+    else:
+        assert state["best_prompt"].startswith("You will answer a reasoning question.")  # the initial prompt
     assert 0 <= state["test_accuracy"] <= 1
     assert set(state["client_updates"]) == {"client-1", "client-2", "client-3"}
+
+
+async def test_the_initial_prompt_stays_best_when_no_round_beats_it(make_config):
+    class NeverBetter(SimulatedChatModel):
+        """Answers right only under the initial prompt (which has no strategy tips)."""
+
+        def _result(self, messages):
+            from fedtextgrad_graph.simulated import TIPS
+
+            system = next((m.text for m in messages if m.type == "system"), "")
+            if messages[-1].text.startswith("I have") and "Merge" not in messages[-1].text:
+                from langchain_core.messages import AIMessage
+                from langchain_core.outputs import ChatGeneration, ChatResult
+
+                right = not any(tip in system for tip in TIPS)
+                return ChatResult(generations=[ChatGeneration(message=AIMessage("Answer: " + ("RIGHT" if right else "-1")))])
+            return super()._result(messages)
+
+    path = make_config(clients=2, rounds=2)
+    path.write_text(path.read_text().replace('format = "bbh"', 'format = "bbh"\nmetric = "exact"'))
+    config = load_config(path)
+    data_path = path.parent / "counting.json"
+    examples = json.loads(data_path.read_text())["examples"]
+    data_path.write_text(json.dumps({"examples": [{**ex, "target": "RIGHT"} for ex in examples]}))
+    models = {**SIMULATED, "task": NeverBetter()}
+    state = await run_federated(config, models=models)
+    assert state["baseline_accuracy"] == 1.0
+    assert state["best_round"] == 0 and state["best_score"] == 1.0
+    assert not any(r["improved"] for r in state["history"])
 
 
 async def test_private_examples_never_reach_the_checkpoint(make_config, tmp_path):
@@ -84,3 +120,40 @@ async def test_judge_metric_scores_with_the_judge_model(make_config):
     assert len(judged) == sum(c.role == "task" for c in calls)
     assert {c.client_id for c in judged} == {"client-1", "client-2", None}
     assert state["history"][0]["validation_total"] == 10
+
+
+async def test_langchain_callbacks_see_every_llm_call(make_config):
+    """TextGrad's calls hop through worker threads; LangChain callbacks and tracing still see them."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from fedtextgrad_graph import build_round_graph, initial_state
+
+    class CountChatStarts(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts = 0
+
+        def on_chat_model_start(self, *args, **kwargs) -> None:
+            self.starts += 1
+
+    config = load_config(make_config(clients=2, rounds=1))
+    runtime = FederationRuntime.create(config, models=SIMULATED)
+    handler = CountChatStarts()
+    try:
+        graph = build_round_graph(runtime)
+        await graph.ainvoke(initial_state(config), {"configurable": {"thread_id": "cb"}, "callbacks": [handler]})
+    finally:
+        runtime.close()
+    assert handler.starts == runtime.gateway.count() > 0
+
+
+async def test_a_run_id_cannot_be_started_twice(make_config, tmp_path):
+    from fedtextgrad_graph.runs import RunExistsError
+
+    config = load_config(make_config(clients=2, rounds=1))
+    url = sqlite_url(tmp_path / "twice.sqlite")
+    async with create_checkpointer(url) as checkpointer:
+        await run_federated(config, run_id="same", checkpointer=checkpointer, models=SIMULATED)
+        with pytest.raises(RunExistsError, match="resume it"):
+            await run_federated(config, run_id="same", checkpointer=checkpointer, models=SIMULATED)
+        state = await run_federated(config, run_id="same", checkpointer=checkpointer, models=SIMULATED, resume=True)
+    assert [r["round"] for r in state["history"]] == [1]

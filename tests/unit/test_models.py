@@ -133,3 +133,16 @@ def test_router_prefers_given_models_by_client_then_role():
     assert isinstance(router.get("optimizer", "a"), SimulatedChatModel)
     with pytest.raises(ConfigError, match="unknown role"):
         ModelRouter(_config(), {"critic": fake})
+
+
+def test_unknown_kwargs_fail_when_the_model_is_built(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="unknown option in kwargs.*latency_s"):
+        create_chat_model(ModelSpec(model="openai:local", base_url="http://127.0.0.1:9/v1", kwargs={"latency_s": 0.3}))
+
+
+def test_provider_errors_name_the_role_and_client(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = _config(optimizer={"model": "openai:gpt-4o-mini"})
+    with pytest.raises(ConfigError, match=r"models \(optimizer model\).*needs OPENAI_API_KEY"):
+        ModelRouter(config).build_all()
