@@ -60,7 +60,7 @@ def _config(clients: int, rounds: int, data_dir: Path) -> dict:
         "federation": {"num_clients": clients},
         "client": {"local_steps": 1, "batch_size": 3},
         "aggregation": {"strategy": "uid"},
-        "evaluation": {"test": False},
+        "evaluation": {"baseline": False, "test": False},
         "convergence": {"max_rounds": rounds, "unchanged_rounds": None},
     }
 
@@ -104,7 +104,7 @@ def _redis_server(url: str | None) -> Iterator[str]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        raise SystemExit("redis-server not found: install it (scripts/provision-redis) or pass --redis-url")
+        raise SystemExit("redis-server not found: install it (scripts/provision-test-deps) or pass --redis-url")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

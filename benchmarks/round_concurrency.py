@@ -42,7 +42,7 @@ def _config(clients: int, data_dir: Path, max_concurrency: int) -> dict:
         "federation": {"num_clients": clients},
         "client": {"local_steps": 1, "batch_size": 3},
         "aggregation": {"strategy": "uid"},
-        "evaluation": {"test": False},
+        "evaluation": {"baseline": False, "test": False},
         "convergence": {"max_rounds": 1},
     }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import redis
 
 INSTALL_HINT = (
-    "redis-server is not installed. Run scripts/provision-redis (apt-get install redis-server), "
+    "redis-server is not installed. Run scripts/provision-test-deps (apt-get install redis-server), "
     "or set REDIS_URL to a Redis >= 6.2 server."
 )
 

@@ -19,7 +19,7 @@ CRITICAL_PATH_CALLS = 7
 
 
 async def _timed_round(make_config, *, clients: int, max_concurrency: int) -> tuple[float, LatencyModel]:
-    path = make_config(clients=clients, rounds=1, local_steps=1, max_concurrency=max_concurrency, extra="\n[evaluation]\ntest = false\n")
+    path = make_config(clients=clients, rounds=1, local_steps=1, max_concurrency=max_concurrency, extra="\n[evaluation]\nbaseline = false\ntest = false\n")
     model = LatencyModel(latency_s=LATENCY_S)
     import_textgrad()  # keep the one-off import out of the measurement
     started = time.perf_counter()
