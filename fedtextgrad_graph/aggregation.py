@@ -40,9 +40,9 @@ def strip_format(prompt: str, format_instruction: str) -> str:
 
 
 def compose_prompt(body: str, format_instruction: str) -> str:
-    """``body`` followed by the format instruction as the last sentence."""
+    """``body`` followed by the format instruction (if any) as the last sentence."""
     body = strip_format(body, format_instruction)
-    return f"{body} {format_instruction.strip()}" if body else format_instruction.strip()
+    return " ".join(part for part in (body, format_instruction.strip()) if part)
 
 
 @functools.cache

@@ -95,11 +95,11 @@ class _ClientStep:
         losses = await asyncio.gather(*(runtime.in_thread(self.forward_loss, system_prompt, ex) for ex in batch))
         before = sum(int(loss.value) for loss in losses) / len(losses)
         await asyncio.gather(*(runtime.in_thread(loss.backward, self.optimizer_engine) for loss in losses))
-        fmt = runtime.config.prompt.format_instruction
+        fmt = runtime.config.prompt.format_instruction.strip()
         optimizer = tg.TextualGradientDescent(
             parameters=[system_prompt],
             engine=self.step_engine,
-            constraints=[FORMAT_CONSTRAINT.format(format_instruction=fmt)],
+            constraints=[FORMAT_CONSTRAINT.format(format_instruction=fmt)] if fmt else [],
         )
         try:
             await runtime.in_thread(optimizer.step)

@@ -127,10 +127,11 @@ PAPER_SPLITS = {
 
 
 class TaskConfig(_Strict):
-    """A data set and how to score answers to it."""
+    """A data set and how to score answers to it. ``format`` and ``path`` may be left out
+    when the examples are given in code (:func:`fedtextgrad_graph.federate_app`)."""
 
-    format: Literal["bbh", "gsm8k", "jsonl", "csv"]
-    path: str
+    format: Literal["bbh", "gsm8k", "jsonl", "csv"] | None = None
+    path: str | None = None
     test_path: str | None = None
     input_field: str = "input"
     target_field: str = "target"
@@ -184,7 +185,7 @@ class LocalTrainingConfig(_Strict):
 
 class PromptConfig(_Strict):
     instruction: str = Field(default=DEFAULT_INSTRUCTION, min_length=1)
-    format_instruction: str = Field(default=DEFAULT_FORMAT_INSTRUCTION, min_length=1)
+    format_instruction: str = DEFAULT_FORMAT_INSTRUCTION
 
 
 class AggregationConfig(_Strict):

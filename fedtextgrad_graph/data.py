@@ -182,6 +182,8 @@ def _slice(examples: list[Example], bounds: tuple[int, int], what: str, path: Pa
 
 def load_task(name: str, task: TaskConfig, data_dir: str | Path) -> TaskSplits:
     """Load a task's file(s) and cut its train/validation/test splits."""
+    if task.format is None or task.path is None:
+        raise DataError(f"tasks.{name}: set format and path to load its examples from a file")
     data_dir = Path(data_dir)
     path = data_dir / task.path
     examples = load_examples(task, path)

@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -23,7 +23,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from .config import ROLES, ConfigError, FedTextGradConfig, ModelSpec
 from .simulated import SIMULATED_MODEL, SimulatedChatModel
 
-__all__ = ["LLMCallRecord", "LLMGateway", "ModelRouter", "create_chat_model", "model_name"]
+__all__ = ["Answerer", "LLMCallRecord", "LLMGateway", "ModelRouter", "create_chat_model", "model_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,20 @@ _TRANSIENT_NAMES = {
 }
 
 
-def model_name(model: BaseChatModel) -> str:
-    """A chat model's name, for logs and results."""
+@runtime_checkable
+class Answerer(Protocol):
+    """Anything that answers a question under a system prompt, like a LangChain app
+    (:class:`~fedtextgrad_graph.PromptedApp`); usable as the ``task`` model."""
+
+    name: str
+
+    async def answer(self, system_prompt: str, question: str) -> str: ...
+
+
+def model_name(model: BaseChatModel | Answerer) -> str:
+    """A chat model's (or app's) name, for logs and results."""
+    if isinstance(model, Answerer):
+        return f"app:{model.name}"
     return str(getattr(model, "model_name", None) or getattr(model, "model", None) or model._llm_type)
 
 
@@ -111,21 +123,24 @@ class ModelRouter:
         models: Ready chat models keyed by role (``"task"``) or by ``"<client_id>.<role>"``.
     """
 
-    def __init__(self, config: FedTextGradConfig, models: Mapping[str, BaseChatModel] | None = None) -> None:
+    def __init__(self, config: FedTextGradConfig, models: Mapping[str, BaseChatModel | Answerer] | None = None) -> None:
         self._config = config
         self._given = dict(models or {})
         unknown = [k for k in self._given if k.rpartition(".")[2] not in ROLES]
         if unknown:
             raise ConfigError(f"models: unknown role key(s) {unknown}; use {list(ROLES)} or '<client_id>.<role>'")
+        misplaced = [k for k, m in self._given.items() if isinstance(m, Answerer) and k.rpartition(".")[2] != "task"]
+        if misplaced:
+            raise ConfigError(f"models: {misplaced}: an app can only be the task model")
         self._cache: dict[str, BaseChatModel] = {}
 
-    def _given_model(self, role: str, client_id: str | None) -> BaseChatModel | None:
+    def _given_model(self, role: str, client_id: str | None) -> BaseChatModel | Answerer | None:
         return self._given.get(f"{client_id}.{role}") or self._given.get(role)
 
     def spec(self, role: str, client_id: str | None = None) -> ModelSpec:
         return self._config.model_spec(role, client_id)
 
-    def get(self, role: str, client_id: str | None = None) -> BaseChatModel:
+    def get(self, role: str, client_id: str | None = None) -> BaseChatModel | Answerer:
         given = self._given_model(role, client_id)
         if given is not None:
             return given
@@ -213,7 +228,7 @@ class LLMGateway:
 
     async def generate(
         self,
-        model: BaseChatModel,
+        model: BaseChatModel | Answerer,
         system: str | None,
         user: str,
         *,
@@ -221,7 +236,7 @@ class LLMGateway:
         client_id: str | None = None,
         round: int | None = None,
     ) -> str:
-        """One chat completion: system + user message in, reply text out."""
+        """One chat completion (or app run): system prompt + user message in, reply text out."""
         messages = ([SystemMessage(system)] if system else []) + [HumanMessage(user)]
         started = time.perf_counter()
         attempt = 0
@@ -229,7 +244,10 @@ class LLMGateway:
             attempt += 1
             try:
                 async with self._limit():
-                    reply = await model.ainvoke(messages)
+                    if isinstance(model, Answerer):
+                        text = str(await model.answer(system or "", user))
+                    else:
+                        text = str((await model.ainvoke(messages)).text)
                 break
             except Exception as exc:
                 if attempt > self._max_retries or not _is_transient(exc):
@@ -239,9 +257,9 @@ class LLMGateway:
                 logger.warning("transient %s from %s (%s); retry %d in %.1fs", type(exc).__name__, role, exc, attempt, delay)
                 await asyncio.sleep(delay)
         self._record(model, role, client_id, round, started, attempt, ok=True)
-        return str(reply.text)
+        return text
 
-    def _record(self, model: BaseChatModel, role: str, client_id: str | None, round: int | None, started: float, attempts: int, *, ok: bool) -> None:
+    def _record(self, model: BaseChatModel | Answerer, role: str, client_id: str | None, round: int | None, started: float, attempts: int, *, ok: bool) -> None:
         self.calls[(role, client_id)] += 1
         if self.on_call is not None:
             self.on_call(LLMCallRecord(role, client_id, round, model_name(model), time.perf_counter() - started, attempts, ok))

@@ -24,6 +24,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from .config import FedTextGradConfig
 from .graph import build_round_graph, initial_state
+from .data import FederatedData
+from .metrics import Scorer
+from .models import Answerer
 from .runtime import FederationRuntime
 from .simulated import SIMULATED_MODEL
 
@@ -160,7 +163,9 @@ async def run_federated(
     *,
     run_id: str | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
-    models: Mapping[str, BaseChatModel] | None = None,
+    models: Mapping[str, BaseChatModel | Answerer] | None = None,
+    data: FederatedData | None = None,
+    scorers: Mapping[str, Scorer] | None = None,
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> dict[str, Any]:
@@ -171,10 +176,12 @@ async def run_federated(
         run_id: The checkpoint thread id; a new one by default.
         checkpointer: Where progress is saved (in memory by default).
         models: Ready LangChain chat models by role or ``"<client_id>.<role>"``.
+        data: Client data to use instead of loading the config's files.
+        scorers: Metrics by task name, replacing the configured ones.
         resume: Continue ``run_id`` from its last checkpoint instead of starting it.
         on_event: Called with each progress event.
     """
-    runtime = FederationRuntime.create(config, models=models)
+    runtime = FederationRuntime.create(config, data=data, models=models, scorers=scorers)
     try:
         return await stream_run(
             runtime,

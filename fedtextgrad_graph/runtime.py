@@ -17,7 +17,7 @@ from .aggregation import Aggregator, check_tokenizer, create_aggregator
 from .config import ConfigError, FedTextGradConfig
 from .data import Example, FederatedData, build_federated_data
 from .metrics import Generate, Scorer, create_scorer
-from .models import LLMCallRecord, LLMGateway, ModelRouter
+from .models import Answerer, LLMCallRecord, LLMGateway, ModelRouter
 
 __all__ = ["FederationRuntime"]
 
@@ -37,6 +37,7 @@ class FederationRuntime:
     models: ModelRouter
     gateway: LLMGateway
     executor: ThreadPoolExecutor = field(repr=False)
+    scorers: dict[str, Scorer] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -45,7 +46,8 @@ class FederationRuntime:
         config: FedTextGradConfig,
         *,
         data: FederatedData | None = None,
-        models: Mapping[str, BaseChatModel] | None = None,
+        models: Mapping[str, BaseChatModel | Answerer] | None = None,
+        scorers: Mapping[str, Scorer] | None = None,
         on_call: Callable[[LLMCallRecord], None] | None = None,
     ) -> FederationRuntime:
         """Load data and build every model now, so bad input fails before any LLM call.
@@ -53,7 +55,9 @@ class FederationRuntime:
         Args:
             config: The run config.
             data: Client data to use instead of loading the config's files.
-            models: Ready chat models by role or ``"<client_id>.<role>"``; others come from config.
+            models: Ready chat models by role or ``"<client_id>.<role>"``; others come from
+                config. The ``task`` role may also be an app (:class:`~fedtextgrad_graph.PromptedApp`).
+            scorers: Metrics by task name, replacing the task's configured metric.
             on_call: Called with the metadata of every finished LLM call.
         """
         router = ModelRouter(config, models)
@@ -71,7 +75,7 @@ class FederationRuntime:
             on_call=on_call,
         )
         executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="fedtextgrad")
-        return cls(config, data, router, gateway, executor)
+        return cls(config, data, router, gateway, executor, dict(scorers or {}))
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -87,6 +91,8 @@ class FederationRuntime:
 
     def scorer(self, task: str, client_id: str | None = None, round: int | None = None) -> Scorer:
         """The metric of ``task``; a judge metric uses the judge model of the client or server."""
+        if task in self.scorers:
+            return self.scorers[task]
         metric = self.config.tasks[task].metric
         judge = self.generate("judge", client_id, round) if metric == "judge" else None
         return create_scorer(metric, judge)
