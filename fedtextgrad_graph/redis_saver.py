@@ -484,6 +484,13 @@ def _pool_options() -> dict[str, Any]:
     }
 
 
+def _pipeline(client: redis.Redis | aioredis.Redis, batch: _Batch) -> Any:
+    pipe = client.pipeline(transaction=batch.transaction)
+    for command in batch.commands:
+        pipe.execute_command(*command)
+    return pipe
+
+
 def _unreachable(where: str, exc: Exception) -> CheckpointError:
     return CheckpointError(f"Redis at {where} is unreachable: {exc}")
 
@@ -526,11 +533,8 @@ class RedisSaver(_RedisCheckpointLogic):
             return stop.value
 
     def _execute(self, batch: _Batch) -> list[Any]:
-        pipe = self.client.pipeline(transaction=batch.transaction)
-        for command in batch.commands:
-            pipe.execute_command(*command)
         try:
-            return pipe.execute()
+            return _pipeline(self.client, batch).execute()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
@@ -620,11 +624,8 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
             return stop.value
 
     async def _execute(self, batch: _Batch) -> list[Any]:
-        pipe = self.client.pipeline(transaction=batch.transaction)
-        for command in batch.commands:
-            pipe.execute_command(*command)
         try:
-            return await pipe.execute()
+            return await _pipeline(self.client, batch).execute()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
