@@ -342,3 +342,60 @@ def export(
     else:
         output.write_text(prompt + "\n", encoding="utf-8")
         errors.print(f"wrote the {which} prompt of {run_id} to {output}")
+
+
+@app.command()
+def draw(
+    picture_format: Annotated[
+        str, typer.Option("--format", help="mermaid (text), png (image) or ascii (text art).")
+    ] = "mermaid",
+    xray: Annotated[bool, typer.Option("--xray", help="Expand client_optimizer into the client subgraph.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here; mermaid and ascii default to stdout, png to ./round_graph.png."),
+    ] = None,
+) -> None:
+    """Draw the round graph offline: Mermaid text, a PNG (Graphviz) or ASCII art."""
+    from .drawing import DrawingDependencyError, round_graph_ascii, round_graph_mermaid, round_graph_png
+
+    if picture_format not in ("mermaid", "png", "ascii"):
+        _fail(f"--format must be 'mermaid', 'png' or 'ascii', not {picture_format!r}")
+    try:
+        if picture_format == "png":
+            path = output or Path("round_graph.png")
+            path.write_bytes(round_graph_png(xray=xray))
+            console.print(f"wrote the round graph to {path.resolve()}", highlight=False, markup=False)
+            return
+        text = round_graph_mermaid(xray=xray) if picture_format == "mermaid" else round_graph_ascii(xray=xray)
+    except DrawingDependencyError as exc:
+        _fail(str(exc))
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote the round graph to {output.resolve()}", highlight=False, markup=False)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder. Default: RUNS_DIR/RUN_ID/report.")] = None,
+    checkpoint: CheckpointOpt = None,
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
+) -> None:
+    """Write PNG plots and a self-contained HTML page about a run (finished or not)."""
+    from .report import write_report
+
+    url = _existing_url(checkpoint, runs_dir, run_id)
+    state = _run_async(_saved(run_id, url))
+    models = ModelRouter(_saved_config(state, run_id)).names()
+    resume_command = _resume_hint(run_id, url, runs_dir)
+    try:
+        files = write_report(
+            state, out or runs_dir / run_id / "report", run_id=run_id, models=models, resume_command=resume_command
+        )
+    except ImportError as exc:
+        _fail(str(exc))
+    for plot in files.plots:
+        console.print(f"plot: {plot}", highlight=False, markup=False)
+    console.print(f"report: {files.html}", highlight=False, markup=False)

@@ -29,6 +29,7 @@ from .metrics import Scorer
 from .models import Answerer
 from .runtime import FederationRuntime
 from .simulated import SIMULATED_MODEL
+from .state import merge_by_key
 
 __all__ = [
     "RunEvent",
@@ -69,9 +70,19 @@ def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
 
 
 async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:
-    """The round-graph state of a run's latest checkpoint, without building the graph."""
+    """The round-graph state of a run's latest checkpoint, without building the graph.
+
+    Includes the uploads of clients that finished the round in progress: until every selected
+    client has uploaded, the checkpoint holds them as pending writes, not as channel values.
+    """
     saved = await checkpointer.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
-    return dict(saved.checkpoint["channel_values"]) if saved else None
+    if saved is None:
+        return None
+    state = dict(saved.checkpoint["channel_values"])
+    for _task_id, channel, value in saved.pending_writes or ():
+        if channel == "client_updates":
+            state["client_updates"] = merge_by_key(state.get("client_updates"), value)
+    return state
 
 
 class RunExistsError(ValueError):
