@@ -69,14 +69,20 @@ def build_round_graph(
     client_graph = build_client_graph(runtime)
 
     async def baseline(state: RoundState) -> dict[str, Any]:
-        """Score the initial prompt: the first reference for improvement and the first best."""
+        """Score the initial prompt: the first reference for improvement and the first best.
+
+        An empty input (LangGraph Studio's default) starts from :func:`initial_state`.
+        """
+        start: dict[str, Any] = {} if state.get("global_prompt") else dict(initial_state(config))
+        prompt = state.get("global_prompt") or start["global_prompt"]
         if not config.evaluation.baseline:
-            return {}
-        correct, total = await validation_accuracy(runtime, state["global_prompt"], round=0)
+            return start
+        correct, total = await validation_accuracy(runtime, prompt, round=0)
         accuracy = correct / total
         return {
+            **start,
             "baseline_accuracy": accuracy,
-            "best_prompt": state["global_prompt"],
+            "best_prompt": prompt,
             "best_score": accuracy,
             "best_round": 0,
             "reference_score": accuracy,

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
+from ._textgrad import import_textgrad
 from .aggregation import Aggregator, check_tokenizer, create_aggregator
 from .config import ConfigError, FedTextGradConfig
 from .data import Example, FederatedData, build_federated_data
@@ -62,6 +63,9 @@ class FederationRuntime:
         """
         router = ModelRouter(config, models)
         router.build_all()
+        # TextGrad's first import is seconds of blocking work: do it here, not on the event
+        # loop inside the first client step (async servers such as `langgraph dev` refuse that).
+        import_textgrad()
         try:
             check_tokenizer(config.aggregation.tokenizer)
         except ValueError as exc:
