@@ -1,7 +1,6 @@
 """``langgraph dev`` serves the round graph from ``langgraph.json``; a run over its HTTP API completes.
 
-Needs ``pip install "langgraph-cli[inmem]"``. Skipped without it, unless ``CI_LANGGRAPH_DEV=1``
-(then it fails, so a CI that means to run it cannot skip it by accident).
+Needs ``langgraph-cli[inmem]`` (in the ``dev`` extra).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import Any
 
 import pytest
 
-
 from .cli import cli_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,13 +29,10 @@ STARTUP_TIMEOUT_S = 90
 
 
 def _require_langgraph_dev() -> Path:
-    """The ``langgraph`` command next to this interpreter; skip (or fail in CI) without it."""
+    """The ``langgraph`` command next to this interpreter."""
     command = Path(sys.executable).parent / "langgraph"
     if importlib.util.find_spec("langgraph_api") is None or not command.exists():
-        message = 'needs langgraph dev: pip install "langgraph-cli[inmem]"'
-        if os.environ.get("CI_LANGGRAPH_DEV") == "1":
-            pytest.fail(f"CI_LANGGRAPH_DEV=1 but this environment lacks it; {message}")
-        pytest.skip(message)
+        pytest.fail('needs langgraph dev: pip install -e ".[dev]" (it brings "langgraph-cli[inmem]")')
     return command
 
 
