@@ -430,6 +430,8 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         yield _Batch(commands, transaction=True)
 
     def _prune_plan(self, thread_ids: Sequence[str], strategy: str) -> Generator[_Batch, list[Any], None]:
+        """``keep_latest`` keeps each namespace's newest checkpoint, its writes and the blobs
+        it references. It does not walk ``DeltaChannel`` chains (the round graph has none)."""
         if strategy not in ("keep_latest", "delete"):
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
         for thread_id in thread_ids:
