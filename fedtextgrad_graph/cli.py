@@ -268,6 +268,11 @@ def _existing_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
     return _checkpoint_url(checkpoint, runs_dir, run_id)
 
 
+def _saved_payload(state: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """``results.json`` content of a saved run, with the models of its saved config."""
+    return results_payload(state, run_id=run_id, models=ModelRouter(_saved_config(state, run_id)).names())
+
+
 def _saved_config(state: dict[str, Any], run_id: str) -> FedTextGradConfig:
     try:
         return parse_config(state["run_config"], source=f"saved config of run {run_id}")
@@ -309,7 +314,7 @@ def status(
     """Show a run's progress from its checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
-    payload = results_payload(state, run_id=run_id, models=ModelRouter(_saved_config(state, run_id)).names())
+    payload = _saved_payload(state, run_id)
     console.print(
         f"run {run_id}: {payload['status']}, {payload['rounds']} round(s) finished, "
         f"stop reason: {payload['stop_reason']}, models: {json.dumps(payload['models'])}",
@@ -335,7 +340,7 @@ def export(
     prompt = state.get("best_prompt") if which == "best" else state.get("global_prompt")
     if not prompt:
         _fail(f"run {run_id} has no {which} prompt yet (no round has finished)")
-    if results_payload(state, run_id=run_id, models=ModelRouter(_saved_config(state, run_id)).names())["simulated"]:
+    if _saved_payload(state, run_id)["simulated"]:
         errors.print("note: this prompt comes from a run with the SIMULATED model")
     if output is None:
         sys.stdout.write(prompt + "\n")
@@ -388,7 +393,7 @@ def report(
 
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
-    models = ModelRouter(_saved_config(state, run_id)).names()
+    models = _saved_payload(state, run_id)["models"]
     resume_command = _resume_hint(run_id, url, runs_dir)
     try:
         files = write_report(
