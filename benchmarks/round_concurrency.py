@@ -21,7 +21,7 @@ from rich.table import Table
 from langgraph.checkpoint.memory import InMemorySaver
 
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel
-from fedtextgrad_graph._textgrad import import_textgrad
+from fedtextgrad_graph.site._textgrad import import_textgrad
 from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.runs import stream_run
 

@@ -4,6 +4,8 @@
 
 The tasks mimic BIG-Bench Hard object counting and multistep arithmetic (BBH JSON) and
 GSM8K word problems (JSONL with "#### answer"), with correct targets computed here.
+``data/`` serves the single-machine examples; each ``multisite/site-*/`` folder gets a data
+file of its own, with examples no other site has.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "data"
+MULTISITE = Path(__file__).parent / "multisite"
 WORDS = ["zero", "one", "two", "three", "four", "five"]
 CATEGORIES = {
     "fruits": ["apple", "banana", "peach", "plum", "grape", "orange", "nectarine", "strawberry"],
@@ -65,14 +68,22 @@ def word_problems(rng: random.Random, n: int) -> list[dict[str, str]]:
     return lines
 
 
+def _write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
+    with path.open("w") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+
+
 def main() -> None:
     HERE.mkdir(parents=True, exist_ok=True)
     rng = random.Random(2025)
     for name, make in (("object_counting", object_counting), ("multistep_arithmetic", multistep_arithmetic)):
         (HERE / f"{name}.json").write_text(json.dumps({"examples": make(rng, 40)}, indent=1) + "\n")
-    with (HERE / "word_problems.jsonl").open("w") as f:
-        for record in word_problems(rng, 40):
-            f.write(json.dumps(record) + "\n")
+    _write_jsonl(HERE / "word_problems.jsonl", word_problems(rng, 40))
+    sites = random.Random(7)
+    (MULTISITE / "site-a" / "data.json").write_text(json.dumps({"examples": object_counting(sites, 24)}, indent=1) + "\n")
+    (MULTISITE / "site-b" / "data.json").write_text(json.dumps({"examples": multistep_arithmetic(sites, 24)}, indent=1) + "\n")
+    _write_jsonl(MULTISITE / "site-c" / "data.jsonl", word_problems(sites, 24))
 
 
 if __name__ == "__main__":

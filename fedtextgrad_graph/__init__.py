@@ -1,39 +1,62 @@
-"""Federated prompt optimization with textual gradients (FedTextGrad) as a LangGraph graph."""
+"""Federated prompt optimization with textual gradients (FedTextGrad) as a LangGraph graph.
+
+Layout: ``server`` (the round graph, evaluation, convergence), ``site`` (one client: its data,
+models and local TextGrad steps), ``transport`` (how the server reaches sites: in-process or
+Flower), shared modules (config, state, wire format, prompts, metrics, text, data, models,
+aggregation), and the edges (``runs``, ``cli``, ``langchain``, ``checkpoint``, ``report``,
+``drawing``).
+"""
 
 from __future__ import annotations
 
-from .aggregation import Aggregator, ConcatAggregator, SummarizeAggregator, UIDAggregator, create_aggregator
-from .apps import PromptedApp, federate_app
+from .aggregation import (
+    Aggregator,
+    ConcatAggregator,
+    SummarizeAggregator,
+    UIDAggregator,
+    create_aggregator,
+    register_aggregator,
+)
 from .checkpoint import CheckpointError, create_checkpointer
 from .config import ConfigError, FedTextGradConfig, load_config
 from .data import DataError, Example, build_federated_data, load_bbh, load_csv, load_gsm8k, load_jsonl
-from .graph import build_round_graph, initial_state
+from .langchain import FederatedPrompt, PromptedApp, aload_prompt, as_chat_prompt, as_system_message, federate_app, load_prompt
 from .metrics import LLMJudge, exact_match, last_number_match
-from .runs import RunEvent, RunExistsError, run_federated
-from .serving import FederatedPrompt, aload_prompt, as_chat_prompt, as_system_message, load_prompt
-from .runtime import FederationRuntime
-from .simulated import SimulatedChatModel
-from .state import ClientUpdate, RoundRecord, RoundState
+from .models import SimulatedChatModel
+from .runs import RunEvent, RunExistsError, RunPaused, run_federated
+from .server import FederationRuntime, build_round_graph, initial_state
+from .site import Site
+from .state import RoundRecord, RoundState
+from .transport import ClientTransport, ClientUnavailable, LocalTransport, register_transport
+from .wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 
 __all__ = [
     "Aggregator",
     "CheckpointError",
+    "ClientTransport",
+    "ClientUnavailable",
     "ClientUpdate",
     "ConcatAggregator",
     "ConfigError",
     "DataError",
+    "EvaluateRequest",
+    "EvaluateResult",
     "Example",
     "FedTextGradConfig",
     "FederatedPrompt",
     "FederationRuntime",
     "LLMJudge",
+    "LocalTransport",
     "PromptedApp",
     "RoundRecord",
     "RoundState",
     "RunEvent",
     "RunExistsError",
+    "RunPaused",
     "SimulatedChatModel",
+    "Site",
     "SummarizeAggregator",
+    "TrainRequest",
     "UIDAggregator",
     "aload_prompt",
     "as_chat_prompt",
@@ -52,5 +75,7 @@ __all__ = [
     "load_gsm8k",
     "load_jsonl",
     "load_prompt",
+    "register_aggregator",
+    "register_transport",
     "run_federated",
 ]

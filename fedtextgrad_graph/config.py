@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -18,6 +19,7 @@ __all__ = [
     "EvaluationConfig",
     "FederationConfig",
     "FedTextGradConfig",
+    "FlowerSettings",
     "LocalTrainingConfig",
     "ModelSpec",
     "ModelsConfig",
@@ -26,7 +28,12 @@ __all__ = [
     "RunSettings",
     "SplitRanges",
     "TaskConfig",
+    "TransportConfig",
+    "format_validation_error",
     "load_config",
+    "override_models",
+    "parse_config",
+    "read_toml",
 ]
 
 DEFAULT_INSTRUCTION = "You will answer a reasoning question. Think step by step."
@@ -159,11 +166,23 @@ class ClientConfig(_Strict):
 
 
 class FederationConfig(_Strict):
+    """The clients, how they share data in-process, and who takes part in a round.
+
+    A round needs updates from at least ``quorum`` (a share) of its selected clients; a client
+    that errors, is unreachable or misses ``client_deadline_s`` is dropped for that round.
+    """
+
     partition: Literal["homogeneous", "heterogeneous"] = "homogeneous"
     task: str | None = None
     num_clients: int | None = Field(default=None, gt=0)
     clients: list[ClientConfig] = Field(default_factory=list)
     sampling_rate: float = Field(default=1.0, gt=0, le=1)
+    quorum: float = Field(default=0.5, gt=0, le=1)
+    client_deadline_s: float | None = Field(default=None, gt=0)
+
+    def required_updates(self, selected: int) -> int:
+        """How many of ``selected`` clients must upload for a round to aggregate."""
+        return max(1, math.ceil(self.quorum * selected - 1e-9))
 
     def client_ids(self) -> list[str]:
         if self.clients:
@@ -189,7 +208,7 @@ class PromptConfig(_Strict):
 
 
 class AggregationConfig(_Strict):
-    strategy: Literal["concat", "summarize", "uid"] = "uid"
+    strategy: str = Field(default="uid", min_length=1)  # a registered strategy: concat, summarize, uid
     tokenizer: Literal["wordpiece", "o200k_base", "cl100k_base"] = "wordpiece"
 
 
@@ -205,6 +224,22 @@ class ConvergenceConfig(_Strict):
     min_delta: float = Field(default=0.0, ge=0)
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     unchanged_rounds: int | None = Field(default=2, gt=0)
+
+
+class FlowerSettings(_Strict):
+    """How the server reaches Flower sites: the SuperLink's address and its TLS settings."""
+
+    superlink: str = "127.0.0.1:9092"
+    insecure: bool = False
+    root_certificates: str | None = None
+    connect_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class TransportConfig(_Strict):
+    """``kind``: ``local`` (every client in this process) or ``flower`` (sites on their own machines)."""
+
+    kind: str = Field(default="local", min_length=1)
+    flower: FlowerSettings = FlowerSettings()
 
 
 class RunSettings(_Strict):
@@ -226,6 +261,7 @@ class FedTextGradConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     convergence: ConvergenceConfig = ConvergenceConfig()
     models: ModelsConfig = ModelsConfig()
+    transport: TransportConfig = TransportConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> FedTextGradConfig:
@@ -274,42 +310,52 @@ class FedTextGradConfig(_Strict):
     def with_model_override(
         self, model: str | None = None, base_url: str | None = None
     ) -> FedTextGradConfig:
-        """A copy where ``model``/``base_url`` replace every role's and client's setting.
-
-        A new ``model`` also drops the ``kwargs`` and ``temperature`` set for the old ones,
-        which may not apply to it (a simulated latency, another provider's options).
-        """
+        """A copy where ``model``/``base_url`` replace every role's and client's setting
+        (see :func:`override_models`)."""
         if model is None and base_url is None:
             return self
-        patch: dict[str, Any] = {"base_url": base_url} if base_url is not None else {}
-        if model is not None:
-            patch.update(model=model, kwargs={}, temperature=None)
-
-        def patched(m: RoleModels) -> dict[str, Any]:
-            data = m.model_dump()
-            data.update(patch)
-            for role in ROLES:
-                if data.get(role):
-                    data[role].update(patch)
-            return data
-
         clients = [
-            c.model_copy(update={"models": RoleModels(**patched(c.models))}) if c.models else c
+            c.model_copy(update={"models": override_models(c.models, model, base_url)}) if c.models else c
             for c in self.federation.clients
         ]
         return self.model_copy(
             update={
-                "models": ModelsConfig(**patched(self.models)),
+                "models": override_models(self.models, model, base_url),
                 "federation": self.federation.model_copy(update={"clients": clients}),
             }
         )
+
+    def with_flower(self, settings: FlowerSettings) -> FedTextGradConfig:
+        """A copy whose clients are Flower sites reached through ``settings``."""
+        return self.model_copy(update={"transport": TransportConfig(kind="flower", flower=settings)})
 
     def with_data_dir(self, data_dir: str | Path) -> FedTextGradConfig:
         run = self.run.model_copy(update={"data_dir": str(Path(data_dir).resolve())})
         return self.model_copy(update={"run": run})
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
+M = TypeVar("M", bound=RoleModels)
+
+
+def override_models(models: M, model: str | None, base_url: str | None) -> M:
+    """A copy of ``models`` where ``model``/``base_url`` replace every role's setting.
+
+    A new ``model`` also drops the ``kwargs`` and ``temperature`` set for the old ones,
+    which may not apply to it (a simulated latency, another provider's options).
+    """
+    patch: dict[str, Any] = {"base_url": base_url} if base_url is not None else {}
+    if model is not None:
+        patch.update(model=model, kwargs={}, temperature=None)
+    data = models.model_dump()
+    data.update(patch)
+    for role in ROLES:
+        if data.get(role):
+            data[role].update(patch)
+    return type(models)(**data)
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line per problem: the file, the field's dotted path, and what is wrong."""
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
@@ -321,27 +367,31 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file's content; :class:`ConfigError` names the file and the problem."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
 def parse_config(data: dict[str, Any], *, source: str = "config") -> FedTextGradConfig:
     """Validate a config mapping; raise :class:`ConfigError` naming the bad field."""
     try:
         return FedTextGradConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(format_validation_error(source, exc)) from None
 
 
 def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> FedTextGradConfig:
     """Load a TOML config. Data paths resolve against ``data_dir``, then ``run.data_dir``
     (relative to the config file), then the config file's folder."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    config = parse_config(raw, source=str(path))
+    config = parse_config(read_toml(path), source=str(path))
     if data_dir is None:
         data_dir = path.parent / (config.run.data_dir or ".")
     return config.with_data_dir(data_dir)

@@ -15,10 +15,9 @@ from langchain_core.runnables.graph import Graph
 from langgraph.graph.state import CompiledStateGraph
 
 from .config import ROLES, parse_config
-from .data import FederatedData
-from .graph import build_round_graph
-from .runtime import FederationRuntime
-from .simulated import SIMULATED_MODEL, SimulatedChatModel
+from .data import ClientData, FederatedData
+from .server import FederationRuntime, build_round_graph
+from .models import SIMULATED_MODEL, SimulatedChatModel
 
 __all__ = [
     "DrawingDependencyError",
@@ -47,7 +46,8 @@ def build_display_graph() -> CompiledStateGraph:
     simulated model for every role. Its structure is that of every run; it cannot run."""
     config = parse_config(_DISPLAY_CONFIG, source="display config")
     models = {role: SimulatedChatModel() for role in ROLES}
-    runtime = FederationRuntime.create(config, data=FederatedData(clients={}, tasks={}), models=models)
+    data = FederatedData(clients={"client-1": ClientData("task", [], [])}, tasks={})
+    runtime = FederationRuntime.create(config, data=data, models=models)
     graph = build_round_graph(runtime)
     runtime.close()  # its thread pool is never used: the graph is only drawn
     return graph

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from .prompts import JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE
 
-__all__ = ["Generate", "LLMJudge", "Scorer", "create_scorer", "exact_match", "final_answer", "last_number_match"]
+if TYPE_CHECKING:
+    from .data import Example
+
+__all__ = [
+    "Generate",
+    "LLMJudge",
+    "Scorer",
+    "create_scorer",
+    "exact_match",
+    "final_answer",
+    "last_number_match",
+    "score_prompt",
+]
 
 Scorer = Callable[[str, str, str], Awaitable[bool]]
 """``await scorer(question, prediction, target)`` is True when the prediction is right."""
@@ -93,3 +107,13 @@ def create_scorer(metric: str, judge: Generate | None = None) -> Scorer:
             raise ValueError("the judge metric needs a judge model")
         return LLMJudge(judge)
     raise ValueError(f"unknown metric {metric!r}")
+
+
+async def score_prompt(prompt: str, examples: Sequence[Example], *, answer: Generate, score: Scorer) -> tuple[int, int]:
+    """``(correct, total)`` of ``prompt`` as the task model's system prompt, all examples at once."""
+
+    async def one(example: Example) -> bool:
+        return await score(example.input, await answer(prompt, example.input), example.target)
+
+    results = await asyncio.gather(*(one(ex) for ex in examples))
+    return sum(results), len(results)

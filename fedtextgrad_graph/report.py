@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .aggregation import compose_prompt
+from .text import compose_prompt
 from .runs import results_payload
 
 if TYPE_CHECKING:

@@ -22,18 +22,25 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
+from langgraph.types import Command
+
 from .config import FedTextGradConfig
-from .graph import build_round_graph, initial_state
 from .data import FederatedData
 from .metrics import Scorer
-from .models import Answerer
-from .runtime import FederationRuntime
-from .simulated import SIMULATED_MODEL
+from .models import SIMULATED_MODEL, Answerer, ModelRouter
+from .server import FederationRuntime, build_round_graph, initial_state
+from .server.runtime import SERVER_ROLES
+from .server.participation import quorum_message
 from .state import merge_by_key
+from .transport import ClientTransport, LocalTransport
+
+INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph interrupt
 
 __all__ = [
     "RunEvent",
     "RunExistsError",
+    "RunPaused",
+    "configured_models",
     "run_federated",
     "run_config",
     "new_run_id",
@@ -48,7 +55,8 @@ __all__ = [
 @dataclass(frozen=True)
 class RunEvent:
     """A progress event: ``resumed``, ``round_started``, ``local_step``, ``client_finished``,
-    ``aggregated``, ``evaluated``, ``round_finished``, ``test_finished`` or ``llm_call``."""
+    ``client_dropped``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
+    ``test_finished`` or ``llm_call``."""
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -65,24 +73,46 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes five supersteps of the round graph; leave room for baseline and final test.
-    return {"configurable": {"thread_id": run_id}, "recursion_limit": 6 * config.convergence.max_rounds + 10}
+    # Each round takes six supersteps of the round graph, two more for each retry after a
+    # quorum pause; leave room for the baseline and the final test.
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": 8 * config.convergence.max_rounds + 20}
 
 
 async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:
     """The round-graph state of a run's latest checkpoint, without building the graph.
 
-    Includes the uploads of clients that finished the round in progress: until every selected
-    client has uploaded, the checkpoint holds them as pending writes, not as channel values.
+    Includes the uploads (and failures) of clients that finished the round in progress: until
+    every selected client has answered, the checkpoint holds them as pending writes, not as
+    channel values. A run paused below its quorum has the pause under ``"paused"``.
     """
     saved = await checkpointer.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
     if saved is None:
         return None
     state = dict(saved.checkpoint["channel_values"])
     for _task_id, channel, value in saved.pending_writes or ():
-        if channel == "client_updates":
-            state["client_updates"] = merge_by_key(state.get("client_updates"), value)
+        if channel in ("client_updates", "client_failures"):
+            state[channel] = merge_by_key(state.get(channel), value)
+        elif channel == INTERRUPT and value:
+            state["paused"] = _interrupt_value(value)
     return state
+
+
+def _interrupt_value(value: Any) -> Any:
+    first = value[0] if isinstance(value, (list, tuple)) else value
+    return getattr(first, "value", first)
+
+
+class RunPaused(RuntimeError):
+    """A round got fewer client updates than its quorum: the run is paused, and resuming it
+    asks the missing clients again.
+
+    Attributes:
+        pause: The round, the clients that arrived, the quorum, and why the others dropped.
+    """
+
+    def __init__(self, pause: dict[str, Any]) -> None:
+        super().__init__(quorum_message(pause))
+        self.pause = pause
 
 
 class RunExistsError(ValueError):
@@ -90,8 +120,10 @@ class RunExistsError(ValueError):
 
 
 def run_status(state: dict[str, Any]) -> str:
-    """``completed`` once the run stopped (and took its final test if configured), else
-    ``incomplete`` (still running, or interrupted and resumable)."""
+    """``completed`` once the run stopped (and took its final test if configured), ``paused``
+    below its quorum, else ``incomplete`` (still running, or interrupted and resumable)."""
+    if state.get("paused"):
+        return "paused"
     if state.get("stop_reason") is None:
         return "incomplete"
     wants_test = state.get("run_config", {}).get("evaluation", {}).get("test", True)
@@ -112,9 +144,11 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
         elif node == "broadcast":
             events.append(RunEvent("round_started", {"round": update["round"], "clients": update["selected_clients"]}))
         elif node == "client_optimizer":
-            for cid, u in update["client_updates"].items():
+            for cid, u in update.get("client_updates", {}).items():
                 summary = {k: u[k] for k in ("round", "task", "accepted", "rejected", "malformed", "llm_calls")}
-                events.append(RunEvent("client_finished", {"client_id": cid, **summary}))
+                events.append(RunEvent("client_finished", {"client_id": cid, **summary, "steps": u["steps"]}))
+            for cid, reason in update.get("client_failures", {}).items():
+                events.append(RunEvent("client_dropped", {"client_id": cid, "reason": reason}))
         elif node == "aggregate":
             m = update["round_metrics"]
             events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation")}))
@@ -131,6 +165,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                         "improved": record["improved"],
                         "new_best": update.get("best_round") == record["round"],
                         "stop_reason": update["stop_reason"],
+                        "dropped": record.get("dropped", {}),
                     },
                 )
             )
@@ -149,8 +184,11 @@ async def stream_run(
 ) -> dict[str, Any]:
     """Run (or resume) the round graph to the end, checkpointing every step; return the final state.
 
+    Resuming a run paused below its quorum asks the missing clients of that round again.
+
     Raises:
         RunExistsError: ``resume`` is false and ``run_id`` already has checkpoints.
+        RunPaused: A round got fewer client updates than its quorum (the run stays resumable).
     """
     graph = build_round_graph(runtime, checkpointer=checkpointer)
     config = run_config(run_id, runtime.config)
@@ -159,10 +197,21 @@ async def stream_run(
         raise RunExistsError(f"run {run_id!r} already exists; resume it instead of starting it again")
     if resume and on_event is not None and saved is not None:
         on_event(RunEvent("resumed", {"round": saved.get("round", 0), "status": run_status(saved)}))
-    graph_input = None if resume else initial_state(runtime.config)
+    if not resume:
+        graph_input: Any = initial_state(runtime.config)
+    else:
+        graph_input = Command(resume="retry") if saved is not None and saved.get("paused") else None
+    if on_event is not None:
+        runtime.transport.on_event = lambda kind, data: on_event(RunEvent(kind, data))
+    await runtime.transport.start(run_id=run_id)
     async for namespace, chunk in graph.astream(
         graph_input, config, durability="sync", stream_mode="updates", subgraphs=True
     ):
+        if not namespace and INTERRUPT in chunk:
+            pause = _interrupt_value(chunk[INTERRUPT])
+            if on_event is not None:
+                on_event(RunEvent("paused", dict(pause)))
+            raise RunPaused(pause)
         if on_event is not None:
             for event in _events(namespace, chunk):
                 on_event(event)
@@ -179,6 +228,7 @@ async def run_federated(
     scorers: Mapping[str, Scorer] | None = None,
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
+    transport: ClientTransport | None = None,
 ) -> dict[str, Any]:
     """Run federated prompt optimization from a config and return the final state.
 
@@ -191,8 +241,12 @@ async def run_federated(
         scorers: Metrics by task name, replacing the configured ones.
         resume: Continue ``run_id`` from its last checkpoint instead of starting it.
         on_event: Called with each progress event.
+        transport: How to reach the clients, instead of the config's ``[transport]``.
+
+    Raises:
+        RunPaused: A round got fewer client updates than its quorum; resume the run to retry.
     """
-    runtime = FederationRuntime.create(config, data=data, models=models, scorers=scorers)
+    runtime = FederationRuntime.create(config, transport=transport, data=data, models=models, scorers=scorers)
     try:
         return await stream_run(
             runtime,
@@ -202,7 +256,14 @@ async def run_federated(
             on_event=on_event,
         )
     finally:
-        runtime.close()
+        await runtime.aclose()
+
+
+def configured_models(config: FedTextGradConfig) -> dict[str, str]:
+    """Role -> model configured for a run: every role of every client in-process; across
+    machines only the server's roles (each site's models are recorded per round)."""
+    router = ModelRouter.from_config(config)
+    return router.names() if config.transport.kind == LocalTransport.kind else router.names(SERVER_ROLES)
 
 
 def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str]) -> dict[str, Any]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, TypedDict
 
-__all__ = ["ClientState", "ClientTask", "ClientUpdate", "RoundRecord", "RoundState", "StepRecord"]
+from .wire import ClientUpdate
 
-StepOutcome = Literal["accepted", "rejected", "malformed"]
+__all__ = ["RoundRecord", "RoundState", "merge_by_key"]
 
 
 def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -17,60 +17,15 @@ def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> d
     return {**(left or {}), **right}
 
 
-class StepRecord(TypedDict):
-    """One local TextGrad step of one client."""
-
-    client_id: str
-    round: int
-    step: int
-    batch_size: int
-    train_accuracy: float
-    updated_accuracy: float | None
-    outcome: StepOutcome
-    prompt_chars: int
-    llm_calls: int
-
-
-class ClientUpdate(TypedDict):
-    """What a client uploads after its local steps: its prompt and metrics."""
-
-    client_id: str
-    round: int
-    task: str
-    prompt: str
-    steps: list[StepRecord]
-    accepted: int
-    rejected: int
-    malformed: int
-    llm_calls: int
-
-
-class ClientTask(TypedDict):
-    """The payload ``broadcast`` sends to each selected client."""
-
-    client_id: str
-    round: int
-    global_prompt: str
-
-
-class ClientState(TypedDict):
-    """State of the client-optimizer subgraph. ``batch`` holds example indices, not examples."""
-
-    client_id: str
-    round: int
-    prompt: str
-    step: int
-    batch: list[int]
-    steps: Annotated[list[StepRecord], operator.add]
-
-
 class RoundRecord(TypedDict, total=False):
-    """One round in the run's history."""
+    """One round in the run's history. ``dropped`` names the selected clients whose update
+    did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring."""
 
     round: int
     clients: list[str]
     client_prompts: dict[str, str]
     client_metrics: dict[str, dict[str, Any]]
+    dropped: dict[str, str]
     global_prompt: str
     prompt_chars: int
     prompt_tokens: int
@@ -79,6 +34,7 @@ class RoundRecord(TypedDict, total=False):
     validation_accuracy: float
     validation_correct: int
     validation_total: int
+    evaluation_dropped: dict[str, str]
     improved: bool
     models: dict[str, str]
     llm_calls: int
@@ -92,6 +48,7 @@ class RoundState(TypedDict, total=False):
     global_prompt: str
     selected_clients: list[str]
     client_updates: Annotated[dict[str, ClientUpdate], merge_by_key]
+    client_failures: Annotated[dict[str, str], merge_by_key]
     round_metrics: Annotated[dict[str, Any], merge_by_key]
     history: Annotated[list[RoundRecord], operator.add]
     best_prompt: str | None

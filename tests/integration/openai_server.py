@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from fedtextgrad_graph.simulated import simulated_reply
+from fedtextgrad_graph.models.simulated import simulated_reply
 
 
 def _text(content: Any) -> str:

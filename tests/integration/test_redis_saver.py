@@ -15,7 +15,7 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from fedtextgrad_graph import CheckpointError, create_checkpointer
-from fedtextgrad_graph.redis_saver import AsyncRedisSaver, RedisSaver
+from fedtextgrad_graph.checkpoint.redis_saver import AsyncRedisSaver, RedisSaver
 
 ALL_CAPABILITIES = {"put", "put_writes", "get_tuple", "list", "delete_thread", "delete_for_runs", "copy_thread", "prune"}
 

@@ -6,8 +6,9 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from fedtextgrad_graph import aggregation
-from fedtextgrad_graph.aggregation import count_tokens, create_aggregator
+from fedtextgrad_graph import text
+from fedtextgrad_graph.aggregation import create_aggregator
+from fedtextgrad_graph.text import count_tokens
 from fedtextgrad_graph.models import LLMGateway
 from fedtextgrad_graph.prompts import AGGREGATOR_SYSTEM_PROMPT
 
@@ -147,7 +148,7 @@ def test_count_tokens_with_a_tiktoken_vocabulary(monkeypatch: pytest.MonkeyPatch
         def encode(self, text: str) -> list[int]:
             return list(range(len(text.split())))
 
-    monkeypatch.setattr(aggregation, "_tiktoken_encoding", lambda name: Encoding())
+    monkeypatch.setattr(text, "_tiktoken_encoding", lambda name: Encoding())
     assert count_tokens(f"Count carefully. {FORMAT}", "o200k_base") == len(f"Count carefully. {FORMAT}".split())
 
 
@@ -155,7 +156,7 @@ def test_unavailable_tokenizer_fails_early(monkeypatch: pytest.MonkeyPatch) -> N
     def offline(name: str):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(aggregation, "_tiktoken_encoding", offline)
+    monkeypatch.setattr(text, "_tiktoken_encoding", offline)
     with pytest.raises(ValueError, match="wordpiece"):
-        aggregation.check_tokenizer("cl100k_base")
-    aggregation.check_tokenizer("wordpiece")
+        text.check_tokenizer("cl100k_base")
+    text.check_tokenizer("wordpiece")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fedtextgrad_graph.client import build_client_graph, run_client
 from fedtextgrad_graph.config import load_config
-from fedtextgrad_graph.runtime import FederationRuntime
-from fedtextgrad_graph.state import ClientTask
+from fedtextgrad_graph.server import FederationRuntime
+from fedtextgrad_graph.server.graph import train_request
+from fedtextgrad_graph.wire import ClientTask
 
 from ..conftest import ScriptedChatModel
 
@@ -41,12 +41,11 @@ async def _one_client_round(config_path: Path, task: ScriptedChatModel, optimize
     runtime = FederationRuntime.create(
         config, models={"task": task, "optimizer": optimizer, "aggregator": optimizer, "judge": task}
     )
+    request = train_request(config, ClientTask(client_id="client-1", round=1, global_prompt=prompt), run_id="t")
     try:
-        graph = build_client_graph(runtime)
-        task = ClientTask(client_id="client-1", round=1, global_prompt=prompt)
-        return await run_client(graph, task, task_name="counting", local_steps=config.client.local_steps)
+        return await runtime.transport.train(request)
     finally:
-        runtime.close()
+        await runtime.aclose()
 
 
 def _config(make_config, proximal: str = "non_decreasing") -> Path:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from fedtextgrad_graph import load_config, run_federated
-from fedtextgrad_graph._textgrad import import_textgrad
+from fedtextgrad_graph.site._textgrad import import_textgrad
 
 from ..conftest import LatencyModel
 

@@ -43,7 +43,7 @@ async def test_the_initial_prompt_stays_best_when_no_round_beats_it(make_config)
         """Answers right only under the initial prompt (which has no strategy tips)."""
 
         def _result(self, messages):
-            from fedtextgrad_graph.simulated import TIPS
+            from fedtextgrad_graph.models.simulated import TIPS
 
             system = next((m.text for m in messages if m.type == "system"), "")
             if messages[-1].text.startswith("I have") and "Merge" not in messages[-1].text:

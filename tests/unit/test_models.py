@@ -10,7 +10,7 @@ from pydantic import PrivateAttr
 
 from fedtextgrad_graph.config import ConfigError, ModelSpec, parse_config
 from fedtextgrad_graph.models import LLMGateway, ModelRouter, create_chat_model
-from fedtextgrad_graph.simulated import SimulatedChatModel
+from fedtextgrad_graph.models.simulated import SimulatedChatModel
 
 from ..conftest import ScriptedChatModel
 
@@ -118,7 +118,7 @@ def _config(**models):
 
 
 def test_router_builds_each_spec_once_and_honours_client_overrides():
-    router = ModelRouter(_config())
+    router = ModelRouter.from_config(_config())
     assert router.get("task", "a") is router.get("optimizer", "b") is router.get("judge")
     assert router.get("task", "b") is not router.get("task", "a")
     assert router.get("task", "b").latency_s == 0.1
@@ -128,11 +128,11 @@ def test_router_builds_each_spec_once_and_honours_client_overrides():
 def test_router_prefers_given_models_by_client_then_role():
     fake = GenericFakeChatModel(messages=iter([]))
     other = GenericFakeChatModel(messages=iter([]))
-    router = ModelRouter(_config(), {"task": fake, "b.task": other})
+    router = ModelRouter.from_config(_config(), {"task": fake, "b.task": other})
     assert router.get("task", "a") is fake and router.get("task", "b") is other
     assert isinstance(router.get("optimizer", "a"), SimulatedChatModel)
     with pytest.raises(ConfigError, match="unknown role"):
-        ModelRouter(_config(), {"critic": fake})
+        ModelRouter.from_config(_config(), {"critic": fake})
 
 
 def test_unknown_kwargs_fail_when_the_model_is_built(monkeypatch):
@@ -145,4 +145,4 @@ def test_provider_errors_name_the_role_and_client(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     config = _config(optimizer={"model": "openai:gpt-4o-mini"})
     with pytest.raises(ConfigError, match=r"models \(optimizer model\).*needs OPENAI_API_KEY"):
-        ModelRouter(config).build_all()
+        ModelRouter.from_config(config).build_all()

@@ -13,7 +13,7 @@ def test_no_logs_folder_and_no_log_records(tmp_path):
         import logging, os
         import fedtextgrad_graph
         assert "textgrad" not in __import__("sys").modules  # nothing is imported eagerly
-        from fedtextgrad_graph._textgrad import import_textgrad
+        from fedtextgrad_graph.site._textgrad import import_textgrad
         tg = import_textgrad()
         logger = logging.getLogger("textgrad")
         assert not [h for h in logger.handlers if isinstance(h, logging.FileHandler)]

@@ -20,8 +20,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from .metrics import exact_match, final_answer, last_number_match
-from .prompts import AGGREGATOR_SYSTEM_PROMPT, JUDGE_SYSTEM_PROMPT
+from ..metrics import exact_match, final_answer, last_number_match
+from ..prompts import AGGREGATOR_SYSTEM_PROMPT, JUDGE_SYSTEM_PROMPT
 
 __all__ = ["SIMULATED_MODEL", "SimulatedChatModel", "simulated_reply"]
 

@@ -20,10 +20,10 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from .config import parse_config
-from .data import ClientData, Example, FederatedData, TaskSplits
-from .metrics import Scorer
-from .runs import RunEvent, run_federated
+from ..config import parse_config
+from ..data import ClientData, Example, FederatedData, TaskSplits
+from ..metrics import Scorer
+from ..runs import RunEvent, run_federated
 
 __all__ = ["PromptedApp", "federate_app", "messages_input", "output_text"]
 

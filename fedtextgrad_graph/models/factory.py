@@ -1,31 +1,18 @@
-"""Chat models per role, and the gateway every LLM call goes through.
-
-The gateway holds the run's one limit on in-flight LLM calls, retries transient errors with
-exponential backoff, and counts calls per role and client.
-"""
+"""Chat models per role: build them from specs, or take ready ones, and name them for records."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import random
-import time
 import warnings
-from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
 
-from .config import ROLES, ConfigError, FedTextGradConfig, ModelSpec
+from ..config import ROLES, ConfigError, FedTextGradConfig, ModelSpec, ModelsConfig, RoleModels
 from .simulated import SIMULATED_MODEL, SimulatedChatModel
 
-__all__ = ["Answerer", "LLMCallRecord", "LLMGateway", "ModelRouter", "create_chat_model", "model_name"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["Answerer", "DEFAULT_OPENAI_MODEL", "ModelRouter", "create_chat_model", "model_name"]
 
 DEFAULT_OPENAI_MODEL = "openai:gpt-4o-mini"
 NO_MODEL_MESSAGE = (
@@ -35,19 +22,6 @@ NO_MODEL_MESSAGE = (
     "  --model openai:<name> --base-url http://host:port/v1   any OpenAI-compatible server (vLLM, Ollama, llama.cpp)\n"
     "  [models] model = \"provider:name\" in the config file (any init_chat_model string)"
 )
-_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-_TRANSIENT_NAMES = {
-    "APIConnectionError",
-    "APITimeoutError",
-    "RateLimitError",
-    "InternalServerError",
-    "ServiceUnavailableError",
-    "ConnectError",
-    "ReadTimeout",
-    "ConnectTimeout",
-    "RemoteProtocolError",
-}
-
 
 @runtime_checkable
 class Answerer(Protocol):
@@ -119,13 +93,21 @@ class ModelRouter:
     """Resolves the chat model of each role, per client, building each distinct spec once.
 
     Args:
-        config: The run config; its ``[models]`` specs are used where ``models`` has no entry.
-        models: Ready chat models keyed by role (``"task"``) or by ``"<client_id>.<role>"``.
+        models: The ``[models]`` specs, used where ``given`` has no entry.
+        clients: Per-client model overrides, by client id (in-process federations).
+        given: Ready chat models keyed by role (``"task"``) or by ``"<client_id>.<role>"``.
     """
 
-    def __init__(self, config: FedTextGradConfig, models: Mapping[str, BaseChatModel | Answerer] | None = None) -> None:
-        self._config = config
-        self._given = dict(models or {})
+    def __init__(
+        self,
+        models: ModelsConfig,
+        *,
+        clients: Mapping[str, RoleModels | None] | None = None,
+        given: Mapping[str, BaseChatModel | Answerer] | None = None,
+    ) -> None:
+        self._models = models
+        self._clients = dict(clients or {})
+        self._given = dict(given or {})
         unknown = [k for k in self._given if k.rpartition(".")[2] not in ROLES]
         if unknown:
             raise ConfigError(f"models: unknown role key(s) {unknown}; use {list(ROLES)} or '<client_id>.<role>'")
@@ -134,11 +116,21 @@ class ModelRouter:
             raise ConfigError(f"models: {misplaced}: an app can only be the task model")
         self._cache: dict[str, BaseChatModel] = {}
 
+    @classmethod
+    def from_config(
+        cls, config: FedTextGradConfig, given: Mapping[str, BaseChatModel | Answerer] | None = None
+    ) -> ModelRouter:
+        """The models of a run config: ``[models]`` plus each listed client's overrides."""
+        fed = config.federation
+        return cls(config.models, clients={cid: fed.client(cid).models for cid in fed.client_ids()}, given=given)
+
     def _given_model(self, role: str, client_id: str | None) -> BaseChatModel | Answerer | None:
         return self._given.get(f"{client_id}.{role}") or self._given.get(role)
 
     def spec(self, role: str, client_id: str | None = None) -> ModelSpec:
-        return self._config.model_spec(role, client_id)
+        base = self._models.resolve(role)
+        override = self._clients.get(client_id) if client_id else None
+        return override.resolve(role, base=base) if override else base
 
     def get(self, role: str, client_id: str | None = None) -> BaseChatModel | Answerer:
         given = self._given_model(role, client_id)
@@ -148,16 +140,17 @@ class ModelRouter:
         key = spec.model_dump_json()
         if key not in self._cache:
             try:
-                self._cache[key] = create_chat_model(spec, timeout_s=self._config.models.timeout_s)
+                self._cache[key] = create_chat_model(spec, timeout_s=self._models.timeout_s)
             except ConfigError as exc:
                 where = f"models ({role} model" + (f" of client {client_id}" if client_id else "") + ")"
                 raise ConfigError(f"{where}: {exc}") from None
         return self._cache[key]
 
-    def build_all(self) -> None:
-        """Create every model the run will use, so bad settings fail before any LLM call."""
-        for client_id in [None, *self._config.federation.client_ids()]:
-            for role in ROLES:
+    def build_all(self, roles: Iterable[str] = ROLES, *, client_ids: Iterable[str | None] | None = None) -> None:
+        """Create the models of ``roles`` for the server and every client (or ``client_ids``),
+        so bad settings fail before any LLM call."""
+        for client_id in [None, *self._clients] if client_ids is None else client_ids:
+            for role in roles:
                 self.get(role, client_id)
 
     def name(self, role: str, client_id: str | None = None) -> str:
@@ -166,11 +159,12 @@ class ModelRouter:
             return model_name(given)
         return self.spec(role, client_id).model or DEFAULT_OPENAI_MODEL
 
-    def names(self) -> dict[str, str]:
+    def names(self, roles: Iterable[str] = ROLES) -> dict[str, str]:
         """Role -> model name for the server, plus ``<client>.<role>`` where a client differs."""
-        names = {role: self.name(role) for role in ROLES}
-        for cid in self._config.federation.client_ids():
-            for role in ROLES:
+        roles = list(roles)
+        names = {role: self.name(role) for role in roles}
+        for cid in self._clients:
+            for role in roles:
                 if self.name(role, cid) != names[role]:
                     names[f"{cid}.{role}"] = self.name(role, cid)
         return names
@@ -179,93 +173,3 @@ class ModelRouter:
     def simulated(self) -> bool:
         """True when any role of any client uses the simulated model."""
         return SIMULATED_MODEL in self.names().values()
-
-
-@dataclass(frozen=True)
-class LLMCallRecord:
-    """Metadata of one finished LLM call; never its content. ``seconds`` is wall time from the
-    request to the reply, including waiting for a concurrency slot and retry backoff."""
-
-    role: str
-    client_id: str | None
-    round: int | None
-    model: str
-    seconds: float
-    attempts: int
-    ok: bool
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    if getattr(exc, "status_code", None) in _TRANSIENT_STATUS:
-        return True
-    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
-
-
-class LLMGateway:
-    """Runs chat-model calls under one concurrency limit, with retries and call accounting."""
-
-    def __init__(
-        self,
-        *,
-        max_concurrency: int,
-        max_retries: int = 3,
-        backoff_s: float = 1.0,
-        on_call: Callable[[LLMCallRecord], None] | None = None,
-    ) -> None:
-        self.max_concurrency = max_concurrency
-        self._max_retries = max_retries
-        self._backoff_s = backoff_s
-        self.on_call = on_call
-        self._semaphore: asyncio.Semaphore | None = None
-        self.calls: Counter[tuple[str, str | None]] = Counter()
-
-    def _limit(self) -> asyncio.Semaphore:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._semaphore
-
-    async def generate(
-        self,
-        model: BaseChatModel | Answerer,
-        system: str | None,
-        user: str,
-        *,
-        role: str,
-        client_id: str | None = None,
-        round: int | None = None,
-    ) -> str:
-        """One chat completion (or app run): system prompt + user message in, reply text out."""
-        messages = ([SystemMessage(system)] if system else []) + [HumanMessage(user)]
-        started = time.perf_counter()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self._limit():
-                    if isinstance(model, Answerer):
-                        text = str(await model.answer(system or "", user))
-                    else:
-                        text = str((await model.ainvoke(messages)).text)
-                break
-            except Exception as exc:
-                if attempt > self._max_retries or not _is_transient(exc):
-                    self._record(model, role, client_id, round, started, attempt, ok=False)
-                    raise
-                delay = self._backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-                logger.warning("transient %s from %s (%s); retry %d in %.1fs", type(exc).__name__, role, exc, attempt, delay)
-                await asyncio.sleep(delay)
-        self._record(model, role, client_id, round, started, attempt, ok=True)
-        return text
-
-    def _record(self, model: BaseChatModel | Answerer, role: str, client_id: str | None, round: int | None, started: float, attempts: int, *, ok: bool) -> None:
-        self.calls[(role, client_id)] += 1
-        if self.on_call is not None:
-            self.on_call(LLMCallRecord(role, client_id, round, model_name(model), time.perf_counter() - started, attempts, ok))
-
-    def count(self, *, role: str | None = None, client_id: str | None = None) -> int:
-        """Calls made so far, optionally for one role and/or client."""
-        return sum(
-            n for (r, c), n in self.calls.items() if (role is None or r == role) and (client_id is None or c == client_id)
-        )

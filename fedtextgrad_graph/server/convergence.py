@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import ConvergenceConfig
+from ..config import ConvergenceConfig
 
 __all__ = ["ConvergenceDecision", "decide"]
 

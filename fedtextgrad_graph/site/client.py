@@ -11,23 +11,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import random
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from ..data import Example
+from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
+from ..wire import ClientUpdate, StepOutcome, StepRecord, TrainRequest
 from ._textgrad import create_engine, import_textgrad
-from .data import Example
-from .prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
-from .runtime import FederationRuntime
-from .state import ClientState, ClientTask, ClientUpdate, StepOutcome, StepRecord
 
-__all__ = ["build_client_graph", "minibatch_indices", "proximal_accepts", "run_client"]
+if TYPE_CHECKING:
+    from .context import Site
+
+__all__ = ["ClientState", "build_client_graph", "minibatch_indices", "proximal_accepts", "run_client"]
 
 logger = logging.getLogger(__name__)
 _IMPROVED = re.compile(r"<IMPROVED_VARIABLE>(.*?)</IMPROVED_VARIABLE>", re.DOTALL)
+
+
+class ClientState(TypedDict):
+    """State of the client-optimizer subgraph. ``batch`` holds example indices, not examples."""
+
+    request: TrainRequest
+    prompt: str
+    step: int
+    batch: list[int]
+    steps: Annotated[list[StepRecord], operator.add]
 
 
 def minibatch_indices(seed: int, client_id: str, round: int, step: int, size: int, n: int) -> list[int]:
@@ -51,29 +65,29 @@ def proximal_accepts(rule: str, before: float, after: float) -> bool:
 class _ClientStep:
     """One local step of one client: the TextGrad graph for a minibatch, built and used once."""
 
-    def __init__(self, runtime: FederationRuntime, client_id: str, round: int) -> None:
+    def __init__(self, site: Site, request: TrainRequest) -> None:
         self.tg = import_textgrad()
-        self.runtime = runtime
-        self.client_id = client_id
-        self.round = round
-        self.task = runtime.data.clients[client_id].task
-        self.score = runtime.scorer(self.task, client_id, round)
-        self.metric_purpose = METRIC_PURPOSES[runtime.config.tasks[self.task].metric]
+        self.site = site
+        self.request = request
+        self.round = request["round"]
+        self.score = site.score(self.round)
+        self.metric_purpose = METRIC_PURPOSES[site.task.metric]
         self.task_engine = self._engine("task")
         self.optimizer_engine = self._engine("optimizer")
         self.optimizer_replies: list[str] = []
         self.step_engine = self._engine("optimizer", record=self.optimizer_replies)
 
     def _engine(self, role: str, record: list[str] | None = None) -> Any:
-        generate = self.runtime.generate(role, self.client_id, self.round)
+        generate = self.site.generate(role, self.round)
+        wait_on_loop = self.site.bridge.wait_on_loop
 
         def call(system: str, user: str) -> str:
-            reply = self.runtime.wait_on_loop(generate(system, user))
+            reply = wait_on_loop(generate(system, user))
             if record is not None:
                 record.append(reply)
             return reply
 
-        return create_engine(call, self.runtime.models.name(role, self.client_id))
+        return create_engine(call, self.site.models.name(role, self.site.client_id))
 
     def forward_loss(self, system_prompt: Any, example: Example) -> Any:
         """Forward one example through the task model and score it; returns the loss variable."""
@@ -81,28 +95,29 @@ class _ClientStep:
         query = tg.Variable(example.input, requires_grad=False, role_description=QUERY_ROLE)
         target = tg.Variable(example.target, requires_grad=False, role_description=TARGET_ROLE)
         response = tg.BlackboxLLM(self.task_engine, system_prompt)(query)
+        wait_on_loop = self.site.bridge.wait_on_loop
 
         def metric(prediction: Any, ground_truth_answer: Any) -> int:
-            return int(self.runtime.wait_on_loop(self.score(example.input, prediction.value, ground_truth_answer.value)))
+            return int(wait_on_loop(self.score(example.input, prediction.value, ground_truth_answer.value)))
 
         loss_fn = tg.autograd.StringBasedFunction(metric, function_purpose=self.metric_purpose)
         return loss_fn(inputs={"prediction": response, "ground_truth_answer": target})
 
     async def run(self, prompt: str, batch: list[Example]) -> tuple[str, float, float | None, StepOutcome]:
         """Returns the prompt to keep, batch accuracy before and after, and the outcome."""
-        tg, runtime = self.tg, self.runtime
+        tg, site, in_thread = self.tg, self.site, self.site.bridge.in_thread
         system_prompt = tg.Variable(prompt, requires_grad=True, role_description=SYSTEM_PROMPT_ROLE)
-        losses = await asyncio.gather(*(runtime.in_thread(self.forward_loss, system_prompt, ex) for ex in batch))
+        losses = await asyncio.gather(*(in_thread(self.forward_loss, system_prompt, ex) for ex in batch))
         before = sum(int(loss.value) for loss in losses) / len(losses)
-        await asyncio.gather(*(runtime.in_thread(loss.backward, self.optimizer_engine) for loss in losses))
-        fmt = runtime.config.prompt.format_instruction.strip()
+        await asyncio.gather(*(in_thread(loss.backward, self.optimizer_engine) for loss in losses))
+        fmt = self.request["format_instruction"].strip()
         optimizer = tg.TextualGradientDescent(
             parameters=[system_prompt],
             engine=self.step_engine,
             constraints=[FORMAT_CONSTRAINT.format(format_instruction=fmt)] if fmt else [],
         )
         try:
-            await runtime.in_thread(optimizer.step)
+            await in_thread(optimizer.step)
         except IndexError:
             if self.optimizer_replies and _IMPROVED.search(self.optimizer_replies[-1]):
                 raise  # not textgrad's tag parsing: a real error
@@ -110,48 +125,53 @@ class _ClientStep:
         match = _IMPROVED.search(reply)
         new_prompt = match.group(1).strip() if match else ""
         if not new_prompt:
-            logger.info("client %s round %d: malformed optimizer reply", self.client_id, self.round)
+            logger.info("client %s round %d: malformed optimizer reply", site.client_id, self.round)
             return prompt, before, None, "malformed"
-        rule = runtime.config.client.proximal
+        rule = self.request["proximal"]
         if rule == "off" or new_prompt == prompt:
             return new_prompt, before, None, "accepted"
-        correct, total = await runtime.accuracy(new_prompt, batch, self.task, client_id=self.client_id, round=self.round)
+        correct, total = await site.accuracy(new_prompt, batch, round=self.round)
         after = correct / total
         if proximal_accepts(rule, before, after):
             return new_prompt, before, after, "accepted"
         return prompt, before, after, "rejected"
 
 
-def build_client_graph(runtime: FederationRuntime) -> CompiledStateGraph:
-    """Compile the client-optimizer subgraph (it inherits the parent's checkpointer)."""
-    cfg = runtime.config
+def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
+    """Compile the client-optimizer subgraph; ``site_of(client_id)`` gives a client's site.
+
+    Run inside the round graph it inherits the round graph's checkpointer, so an interrupted
+    client resumes from its last finished local step.
+    """
 
     def sample_minibatch(state: ClientState) -> dict[str, Any]:
-        n = len(runtime.data.clients[state["client_id"]].train)
-        batch = minibatch_indices(cfg.run.seed, state["client_id"], state["round"], state["step"], cfg.client.batch_size, n)
+        request = state["request"]
+        n = len(site_of(request["client_id"]).data.train)
+        batch = minibatch_indices(request["seed"], request["client_id"], request["round"], state["step"], request["batch_size"], n)
         return {"batch": batch}
 
     async def textgrad_step(state: ClientState) -> dict[str, Any]:
-        client_id, round = state["client_id"], state["round"]
-        train = runtime.data.clients[client_id].train
-        calls_before = runtime.gateway.count(client_id=client_id)
-        step = _ClientStep(runtime, client_id, round)
+        request = state["request"]
+        site = site_of(request["client_id"])
+        train = site.data.train
+        calls_before = site.gateway.count(client_id=site.client_id)
+        step = _ClientStep(site, request)
         prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])
         record = StepRecord(
-            client_id=client_id,
-            round=round,
+            client_id=site.client_id,
+            round=request["round"],
             step=state["step"] + 1,
             batch_size=len(state["batch"]),
             train_accuracy=before,
             updated_accuracy=after,
             outcome=outcome,
             prompt_chars=len(prompt),
-            llm_calls=runtime.gateway.count(client_id=client_id) - calls_before,
+            llm_calls=site.gateway.count(client_id=site.client_id) - calls_before,
         )
         return {"prompt": prompt, "step": state["step"] + 1, "steps": [record]}
 
     def more_steps(state: ClientState) -> str:
-        return "sample_minibatch" if state["step"] < cfg.client.local_steps else END
+        return "sample_minibatch" if state["step"] < state["request"]["local_steps"] else END
 
     graph = StateGraph(ClientState)
     graph.add_node("sample_minibatch", sample_minibatch)
@@ -162,20 +182,21 @@ def build_client_graph(runtime: FederationRuntime) -> CompiledStateGraph:
     return graph.compile(name="client_optimizer")
 
 
-async def run_client(client_graph: CompiledStateGraph, task: ClientTask, *, task_name: str, local_steps: int) -> ClientUpdate:
+async def run_client(client_graph: CompiledStateGraph, request: TrainRequest, *, models: dict[str, str]) -> ClientUpdate:
     """Run a client's local steps from the broadcast prompt and package its upload."""
-    state = ClientState(client_id=task["client_id"], round=task["round"], prompt=task["global_prompt"], step=0, batch=[], steps=[])
+    state = ClientState(request=request, prompt=request["global_prompt"], step=0, batch=[], steps=[])
     # Two supersteps per local step; the subgraph must not inherit the round graph's limit.
-    final = await client_graph.ainvoke(state, {"recursion_limit": 2 * local_steps + 5})
+    final = await client_graph.ainvoke(state, {"recursion_limit": 2 * request["local_steps"] + 5})
     steps: list[StepRecord] = final["steps"]
     return ClientUpdate(
-        client_id=task["client_id"],
-        round=task["round"],
-        task=task_name,
+        client_id=request["client_id"],
+        round=request["round"],
+        task=request["task"],
         prompt=final["prompt"],
         steps=steps,
         accepted=sum(s["outcome"] == "accepted" for s in steps),
         rejected=sum(s["outcome"] == "rejected" for s in steps),
         malformed=sum(s["outcome"] == "malformed" for s in steps),
         llm_calls=sum(s["llm_calls"] for s in steps),
+        models=models,
     )

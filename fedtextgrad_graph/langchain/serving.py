@@ -19,8 +19,8 @@ from langchain_core.messages import SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from .checkpoint import create_checkpointer, redacted_url
-from .runs import saved_state
+from ..checkpoint import create_checkpointer, redacted_url
+from ..runs import saved_state
 
 __all__ = ["FederatedPrompt", "aload_prompt", "as_chat_prompt", "as_system_message", "load_prompt"]
 

@@ -1,30 +1,16 @@
-"""Data loaders, the paper's splits, and client partitioning."""
+"""Example files: BBH JSON, GSM8K JSONL, generic JSONL and CSV, with errors naming file and line."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import FedTextGradConfig, TaskConfig
+from ..config import TaskConfig
 
-__all__ = [
-    "ClientData",
-    "DataError",
-    "Example",
-    "FederatedData",
-    "TaskSplits",
-    "build_federated_data",
-    "load_bbh",
-    "load_csv",
-    "load_examples",
-    "load_gsm8k",
-    "load_jsonl",
-    "load_task",
-]
+__all__ = ["DataError", "Example", "load_bbh", "load_csv", "load_examples", "load_gsm8k", "load_jsonl"]
 
 
 class DataError(ValueError):
@@ -35,30 +21,6 @@ class DataError(ValueError):
 class Example:
     input: str
     target: str
-
-
-@dataclass(frozen=True)
-class TaskSplits:
-    train: list[Example]
-    validation: list[Example]
-    test: list[Example]
-
-
-@dataclass(frozen=True)
-class ClientData:
-    """A client's private examples. Never enters the graph state."""
-
-    task: str
-    train: list[Example]
-    validation: list[Example]
-
-
-@dataclass(frozen=True)
-class FederatedData:
-    """Each client's private data, and every used task's splits (held by the server)."""
-
-    clients: dict[str, ClientData]
-    tasks: dict[str, TaskSplits]
 
 
 def _read_text(path: Path) -> str:
@@ -171,62 +133,3 @@ def load_examples(task: TaskConfig, path: str | Path) -> list[Example]:
         return load_gsm8k(path)
     loader = load_jsonl if task.format == "jsonl" else load_csv
     return loader(path, input_field=task.input_field, target_field=task.target_field)
-
-
-def _slice(examples: list[Example], bounds: tuple[int, int], what: str, path: Path) -> list[Example]:
-    start, end = bounds
-    if end > len(examples):
-        raise DataError(f"{path}: {what} split needs examples [{start}, {end}) but the file has {len(examples)}")
-    return examples[start:end]
-
-
-def load_task(name: str, task: TaskConfig, data_dir: str | Path) -> TaskSplits:
-    """Load a task's file(s) and cut its train/validation/test splits."""
-    if task.format is None or task.path is None:
-        raise DataError(f"tasks.{name}: set format and path to load its examples from a file")
-    data_dir = Path(data_dir)
-    path = data_dir / task.path
-    examples = load_examples(task, path)
-    ranges = task.split_ranges
-    test_path = data_dir / task.test_path if task.test_path else path
-    test_pool = load_examples(task, test_path) if task.test_path else examples
-    return TaskSplits(
-        train=_slice(examples, ranges.train, f"tasks.{name} train", path),
-        validation=_slice(examples, ranges.validation, f"tasks.{name} validation", path),
-        test=_slice(test_pool, ranges.test, f"tasks.{name} test", test_path),
-    )
-
-
-def _partition(examples: list[Example], client_ids: list[str], seed: int, what: str) -> dict[str, list[Example]]:
-    if len(examples) < len(client_ids):
-        raise DataError(f"{what}: {len(client_ids)} clients but only {len(examples)} examples to share")
-    order = list(range(len(examples)))
-    random.Random(f"{seed}:{what}").shuffle(order)
-    return {cid: [examples[j] for j in order[i :: len(client_ids)]] for i, cid in enumerate(client_ids)}
-
-
-def build_federated_data(config: FedTextGradConfig) -> FederatedData:
-    """Load every task and give each client its private train and validation data.
-
-    Clients that share a task (all of them in a homogeneous run) get a seeded, disjoint
-    share of its train and validation splits; in a heterogeneous run each task is owned
-    by its clients. The server keeps every used task's full validation and test splits.
-    """
-    data_dir = Path(config.run.data_dir or ".")
-    ids = config.federation.client_ids()
-    by_task: dict[str, list[str]] = {}
-    for cid in ids:
-        by_task.setdefault(config.client_task(cid), []).append(cid)
-    tasks = {name: load_task(name, config.tasks[name], data_dir) for name in by_task}
-    clients: dict[str, ClientData] = {}
-    for name, members in by_task.items():
-        seed = config.run.seed
-        train = _partition(tasks[name].train, members, seed, f"tasks.{name} train")
-        # Validation shares are only used by federated evaluation; the server scores the whole split.
-        val = (
-            _partition(tasks[name].validation, members, seed, f"tasks.{name} validation")
-            if config.evaluation.mode == "federated"
-            else dict.fromkeys(members, [])
-        )
-        clients.update({cid: ClientData(name, train[cid], val[cid]) for cid in members})
-    return FederatedData(clients={cid: clients[cid] for cid in ids}, tasks=tasks)

@@ -55,7 +55,7 @@ from langgraph.checkpoint.base import (
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .checkpoint import CheckpointError, redacted_url
+from .urls import CheckpointError, redacted_url
 
 __all__ = ["AsyncRedisSaver", "RedisSaver"]
 

@@ -1,0 +1,146 @@
+"""What the command line shows: the live view of a run, its summary table, and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..config import FedTextGradConfig
+from ..models import LLMCallRecord
+from ..runs import RunEvent
+
+__all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+SIMULATED_BANNER = "[bold yellow]SIMULATED MODEL[/]: scripted offline replies, not a language model; scores show the pipeline works, not prompt quality."
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Print one error line (or a few) and exit with ``code``."""
+    errors.print(Text.assemble(("error: ", "bold red"), message))
+    raise typer.Exit(code)
+
+
+class RunView:
+    """Renders run events with rich and appends them to ``events.jsonl``."""
+
+    def __init__(self, run_dir: Path, config: FedTextGradConfig) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._log = (run_dir / "events.jsonl").open("a", encoding="utf-8")
+        self._config = config
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self._task = self._progress.add_task("starting", total=None)
+        self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0}
+        self._stepped: set[tuple[str, int]] = set()  # (client, round) whose steps were shown live
+
+    def __enter__(self) -> RunView:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+        self._log.close()
+
+    def _write(self, event: RunEvent) -> None:
+        self._log.write(event.to_json() + "\n")
+        self._log.flush()
+
+    def llm_call(self, record: LLMCallRecord) -> None:
+        self._write(RunEvent("llm_call", record.__dict__))
+
+    def event(self, event: RunEvent) -> None:
+        self._write(event)
+        d, say = event.data, self._progress.console.print
+        if "client_id" in d and d["client_id"] is not None:
+            d = {**d, "client_id": escape(str(d["client_id"]))}
+        if event.kind == "resumed":
+            self._progress.update(self._task, description=f"round {d['round']} (resumed)")
+            say(f"resuming in round {d['round']}")
+        elif event.kind == "round_started":
+            steps = len(d["clients"]) * self._config.client.local_steps
+            self._outcomes = dict.fromkeys(self._outcomes, 0)
+            self._progress.reset(self._task, total=steps, description=f"round {d['round']} local steps")
+            say(f"[bold]round {d['round']}[/]: clients {', '.join(d['clients'])}")
+        elif event.kind == "local_step":
+            self._local_step(d)
+        elif event.kind == "client_finished":
+            if (d["client_id"], d["round"]) not in self._stepped:
+                for step in d["steps"]:  # a remote site: its steps arrive with its upload
+                    self._local_step({**step, "client_id": d["client_id"]})
+            say(
+                f"  {d['client_id']} uploaded its prompt: {d['accepted']} accepted, {d['rejected']} rejected, "
+                f"{d['malformed']} malformed, {d['llm_calls']} LLM calls"
+            )
+        elif event.kind == "client_dropped":
+            say(f"  [yellow]{d['client_id']} dropped this round[/]: {escape(d['reason'])}")
+        elif event.kind == "paused":
+            say(f"[bold yellow]round {d['round']} paused[/]: {len(d['arrived'])} update(s), the quorum needs {d['required']}")
+        elif event.kind == "aggregated":
+            say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
+        elif event.kind == "round_finished":
+            best = " [green](new best)[/]" if d["new_best"] else ""
+            stop = f"; stopping: {d['stop_reason']}" if d["stop_reason"] else ""
+            say(f"  validation accuracy {d['validation_accuracy']:.3f}{best}{stop}")
+        elif event.kind == "test_finished":
+            say(f"test accuracy of the best prompt: {d['test_accuracy']:.3f}")
+
+    def _local_step(self, d: dict[str, Any]) -> None:
+        self._stepped.add((d["client_id"], d["round"]))
+        self._outcomes[d["outcome"]] += 1
+        self._progress.advance(self._task)
+        after = "" if d["updated_accuracy"] is None else f" -> {d['updated_accuracy']:.2f}"
+        self._progress.console.print(
+            f"  {d['client_id']} step {d['step']}/{self._config.client.local_steps}: {d['outcome']}"
+            f" (batch accuracy {d['train_accuracy']:.2f}{after})"
+        )
+        desc = ", ".join(f"{k} {v}" for k, v in self._outcomes.items())
+        self._progress.update(self._task, description=f"round {d['round']} local steps ({desc})")
+
+
+def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
+    """The per-round table of a run, its stop reason and where its files are."""
+    table = Table(title=f"run {payload['run_id']} ({payload['status']})")
+    for column in ("round", "updates", "val acc", "accepted", "rejected", "malformed", "prompt chars", "tokens", "LLM calls"):
+        table.add_column(column, justify="right")
+    for r in payload["history"]:
+        metrics = r["client_metrics"].values()
+        table.add_row(
+            str(r["round"]),
+            f"{len(r['client_metrics'])}/{len(r['clients'])}",
+            f"{r['validation_accuracy']:.3f}",
+            *(str(sum(m[k] for m in metrics)) for k in ("accepted", "rejected", "malformed")),
+            str(r["prompt_chars"]),
+            str(r["prompt_tokens"]),
+            str(r["llm_calls"]),
+        )
+    console.print(table)
+    if payload["simulated"]:
+        console.print(SIMULATED_BANNER)
+    test = payload["test_accuracy"]
+    console.print(
+        f"stop reason: {payload['stop_reason']}; best round {payload['best_round']} "
+        f"(validation {payload['best_validation_accuracy']:.3f})"
+        + ("" if test is None else f"; test {test:.3f}")
+    )
+    for r in payload["history"]:
+        for cid, reason in r.get("dropped", {}).items():
+            console.print(f"round {r['round']}: {escape(cid)} dropped ({escape(reason)})")
+    console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
+
+

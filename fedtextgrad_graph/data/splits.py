@@ -1,0 +1,57 @@
+"""A task's train / validation / test splits, cut from its file(s) by the configured ranges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import FedTextGradConfig, TaskConfig
+from .loaders import DataError, Example, load_examples
+
+__all__ = ["TaskSplits", "load_server_tasks", "load_task"]
+
+
+@dataclass(frozen=True)
+class TaskSplits:
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+
+
+def _slice(examples: list[Example], bounds: tuple[int, int], what: str, path: Path) -> list[Example]:
+    start, end = bounds
+    if end > len(examples):
+        raise DataError(f"{path}: {what} split needs examples [{start}, {end}) but the file has {len(examples)}")
+    return examples[start:end]
+
+
+def load_task(name: str, task: TaskConfig, data_dir: str | Path) -> TaskSplits:
+    """Load a task's file(s) and cut its train/validation/test splits."""
+    if task.format is None or task.path is None:
+        raise DataError(f"tasks.{name}: set format and path to load its examples from a file")
+    data_dir = Path(data_dir)
+    path = data_dir / task.path
+    examples = load_examples(task, path)
+    ranges = task.split_ranges
+    test_path = data_dir / task.test_path if task.test_path else path
+    test_pool = load_examples(task, test_path) if task.test_path else examples
+    return TaskSplits(
+        train=_slice(examples, ranges.train, f"tasks.{name} train", path),
+        validation=_slice(examples, ranges.validation, f"tasks.{name} validation", path),
+        test=_slice(test_pool, ranges.test, f"tasks.{name} test", test_path),
+    )
+
+
+def load_server_tasks(config: FedTextGradConfig) -> dict[str, TaskSplits]:
+    """The splits of every used task whose files the server holds (those with ``format`` and
+    ``path``); a task without them is scored by its clients (federated evaluation)."""
+    data_dir = Path(config.run.data_dir or ".")
+    used = {config.client_task(cid) for cid in config.federation.client_ids()}
+    held = {name: load_task(name, config.tasks[name], data_dir) for name in sorted(used) if config.tasks[name].path}
+    if config.evaluation.mode == "server" and len(held) < len(used):
+        missing = sorted(used - set(held))
+        raise DataError(
+            f"tasks.{missing[0]}: server evaluation needs the task's format and path on the server; "
+            'set them, or use [evaluation] mode = "federated"'
+        )
+    return held

@@ -1,0 +1,21 @@
+"""Chat models: building them per role, the LLM gateway, worker threads, and the offline model."""
+
+from __future__ import annotations
+
+from .factory import DEFAULT_OPENAI_MODEL, Answerer, ModelRouter, create_chat_model, model_name
+from .gateway import LLMCallRecord, LLMGateway
+from .simulated import SIMULATED_MODEL, SimulatedChatModel
+from .threads import ThreadBridge
+
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "SIMULATED_MODEL",
+    "Answerer",
+    "LLMCallRecord",
+    "LLMGateway",
+    "ModelRouter",
+    "SimulatedChatModel",
+    "ThreadBridge",
+    "create_chat_model",
+    "model_name",
+]

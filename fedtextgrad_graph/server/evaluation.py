@@ -1,0 +1,93 @@
+"""Scoring a global prompt: on server-held data, or federated (clients score their own data)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..wire import EvaluateRequest
+from .participation import failure_reason
+from .runtime import FederationRuntime
+
+__all__ = ["EvaluationError", "Score", "test_accuracy", "validation_accuracy"]
+
+logger = logging.getLogger(__name__)
+
+
+class EvaluationError(RuntimeError):
+    """No client returned a score for a federated evaluation."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """Counts over every example scored, the LLM calls it took, and (federated) the clients
+    that failed to score."""
+
+    correct: int
+    total: int
+    llm_calls: int
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total
+
+
+async def validation_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str, round: int) -> Score:
+    """Validation score of ``prompt``.
+
+    ``server`` mode scores every task's server-held validation split with the server's models.
+    ``federated`` mode asks each client to score its own validation data with its own models;
+    only the counts come back, so the result is the example-weighted mean over the clients.
+    """
+    if runtime.config.evaluation.mode == "federated":
+        return await _federated(runtime, prompt, run_id=run_id, round=round, split="validation")
+    return await _server_held(runtime, prompt, "validation", round=round)
+
+
+async def test_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str) -> Score:
+    """Test score of ``prompt``: on the server's test splits when it holds every task's data,
+    otherwise on each client's own test data."""
+    tasks = {runtime.config.client_task(cid) for cid in runtime.config.federation.client_ids()}
+    if tasks <= set(runtime.evaluation):
+        return await _server_held(runtime, prompt, "test", round=None)
+    return await _federated(runtime, prompt, run_id=run_id, round=None, split="test")
+
+
+async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["validation", "test"], *, round: int | None) -> Score:
+    calls = runtime.gateway.count()
+    counts = await asyncio.gather(
+        *(runtime.accuracy(prompt, getattr(splits, split), task, round=round) for task, splits in runtime.evaluation.items())
+    )
+    return Score(sum(c for c, _ in counts), sum(t for _, t in counts), runtime.gateway.count() - calls)
+
+
+async def _federated(
+    runtime: FederationRuntime, prompt: str, *, run_id: str, round: int | None, split: Literal["validation", "test"]
+) -> Score:
+    client_ids = runtime.config.federation.client_ids()
+    requests = [
+        EvaluateRequest(run_id=run_id, client_id=cid, round=round, prompt=prompt, split=split) for cid in client_ids
+    ]
+    deadline = runtime.config.federation.client_deadline_s
+    replies = await asyncio.gather(
+        *(asyncio.wait_for(runtime.transport.evaluate(r), deadline) for r in requests), return_exceptions=True
+    )
+    correct = total = llm_calls = 0
+    dropped: dict[str, str] = {}
+    for cid, reply in zip(client_ids, replies, strict=True):
+        if isinstance(reply, BaseException):
+            if not isinstance(reply, Exception):
+                raise reply
+            dropped[cid] = failure_reason(reply, deadline)
+            logger.warning("client %s left out of %s scoring: %s", cid, split, dropped[cid])
+            continue
+        correct += reply["correct"]
+        total += reply["total"]
+        llm_calls += reply["llm_calls"]
+    if total == 0:
+        reasons = "; ".join(f"{cid}: {why}" for cid, why in dropped.items()) or "no client holds such examples"
+        raise EvaluationError(f"no {split} score: no client returned one ({reasons})")
+    return Score(correct, total, llm_calls, dropped)

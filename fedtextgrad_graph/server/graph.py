@@ -1,0 +1,305 @@
+"""The federated round as a LangGraph state graph.
+
+    START -> baseline -> broadcast --Send(per selected client)--> client_optimizer -> collect
+          -> aggregate -> evaluate -> check_convergence --(continue)--> broadcast
+                                                        --(stop)------> final_test -> END
+
+``client_optimizer`` reaches each client through the runtime's transport (in-process, or a
+Flower site). ``collect`` applies the quorum: with too few updates the round pauses (a
+LangGraph interrupt); resuming it asks the missing clients again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send, interrupt
+
+from ..config import ROLES, FedTextGradConfig
+from ..site import SITE_ROLES
+from ..state import RoundRecord, RoundState
+from ..text import compose_prompt, count_tokens
+from ..wire import ClientTask, ClientUpdate, TrainRequest
+from .convergence import decide
+from .evaluation import test_accuracy, validation_accuracy
+from .participation import QuorumPause, failure_reason
+from .runtime import SERVER_ROLES, FederationRuntime
+
+__all__ = ["build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
+
+logger = logging.getLogger(__name__)
+
+
+def select_clients(client_ids: list[str], sampling_rate: float, seed: int, round: int) -> list[str]:
+    """The clients of one round: ``max(1, round(C * N))`` of them, drawn reproducibly."""
+    m = max(1, int(sampling_rate * len(client_ids) + 0.5))
+    chosen = set(random.Random(f"{seed}:select:{round}").sample(client_ids, m))
+    return [cid for cid in client_ids if cid in chosen]
+
+
+def initial_state(config: FedTextGradConfig) -> RoundState:
+    """The graph input that starts a run. The config is saved with the checkpoint."""
+    return RoundState(
+        run_config=config.model_dump(mode="json"),
+        round=0,
+        global_prompt=compose_prompt(config.prompt.instruction, config.prompt.format_instruction),
+        selected_clients=[],
+        client_updates=None,  # type: ignore[typeddict-item]  # None clears the keyed map
+        client_failures=None,  # type: ignore[typeddict-item]
+        round_metrics=None,  # type: ignore[typeddict-item]
+        history=[],
+        best_prompt=None,
+        best_score=None,
+        best_round=None,
+        reference_score=None,
+        baseline_accuracy=None,
+        rounds_without_improvement=0,
+        rounds_unchanged=0,
+        stop_reason=None,
+        test_accuracy=None,
+    )
+
+
+def round_models(server: dict[str, str], updates: dict[str, ClientUpdate]) -> dict[str, str]:
+    """Role -> model of a round: the server's roles, each site role its clients agree on, and
+    ``<client>.<role>`` wherever a client used another model."""
+    names = dict(server)
+    for role in SITE_ROLES:
+        used = {u["models"][role] for u in updates.values() if role in u.get("models", {})}
+        if role not in names and len(used) == 1:
+            names[role] = used.pop()
+    for cid, update in updates.items():
+        for role, name in update.get("models", {}).items():
+            if names.get(role) != name:
+                names[f"{cid}.{role}"] = name
+    order = {role: i for i, role in enumerate(ROLES)}
+    return dict(sorted(names.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def train_request(config: FedTextGradConfig, task: ClientTask, *, run_id: str) -> TrainRequest:
+    """What a client is sent for a round: the task, and the run's local-training settings."""
+    return TrainRequest(
+        run_id=run_id,
+        client_id=task["client_id"],
+        round=task["round"],
+        global_prompt=task["global_prompt"],
+        task=config.client_task(task["client_id"]),
+        seed=config.run.seed,
+        local_steps=config.client.local_steps,
+        batch_size=config.client.batch_size,
+        proximal=config.client.proximal,
+        format_instruction=config.prompt.format_instruction,
+    )
+
+
+def _run_id(config: RunnableConfig) -> str:
+    return str(config.get("configurable", {}).get("thread_id", ""))
+
+
+def build_round_graph(
+    runtime: FederationRuntime, *, checkpointer: BaseCheckpointSaver | None = None
+) -> CompiledStateGraph:
+    """Compile the round graph over ``runtime``'s models, evaluation data and transport.
+
+    Args:
+        runtime: The server side of the run (see :class:`FederationRuntime`).
+        checkpointer: Where the graph saves its progress; an in-process client subgraph
+            shares it, so an interrupted client resumes from its last finished local step.
+    """
+    cfg = runtime.config
+    fed = cfg.federation
+    transport = runtime.transport
+
+    async def baseline(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        """Score the initial prompt: the first reference for improvement and the first best.
+
+        An empty input (LangGraph Studio's default) starts from :func:`initial_state`.
+        """
+        start: dict[str, Any] = {} if state.get("global_prompt") else dict(initial_state(cfg))
+        prompt = state.get("global_prompt") or start["global_prompt"]
+        if not cfg.evaluation.baseline:
+            return start
+        score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
+        return {
+            **start,
+            "baseline_accuracy": score.accuracy,
+            "best_prompt": prompt,
+            "best_score": score.accuracy,
+            "best_round": 0,
+            "reference_score": score.accuracy,
+        }
+
+    def broadcast(state: RoundState) -> dict[str, Any]:
+        round = state["round"] + 1
+        selected = select_clients(fed.client_ids(), fed.sampling_rate, cfg.run.seed, round)
+        return {
+            "round": round,
+            "selected_clients": selected,
+            "client_updates": None,
+            "client_failures": None,
+            "round_metrics": None,
+        }
+
+    def tasks_for(state: RoundState, client_ids: list[str]) -> list[Send]:
+        return [
+            Send("client_optimizer", ClientTask(client_id=cid, round=state["round"], global_prompt=state["global_prompt"]))
+            for cid in client_ids
+        ]
+
+    def fan_out(state: RoundState) -> list[Send]:
+        return tasks_for(state, state["selected_clients"])
+
+    async def client_optimizer(task: ClientTask, config: RunnableConfig) -> dict[str, Any]:
+        client_id = task["client_id"]
+        request = train_request(cfg, task, run_id=_run_id(config))
+        try:
+            update = await asyncio.wait_for(transport.train(request), fed.client_deadline_s)
+        except Exception as exc:  # any failure drops this client for the round, under the quorum
+            reason = failure_reason(exc, fed.client_deadline_s)
+            logger.warning("client %s dropped from round %d: %s", client_id, task["round"], reason, exc_info=exc)
+            return {"client_failures": {client_id: reason}}
+        return {"client_updates": {client_id: update}}
+
+    def missing(state: RoundState) -> list[str]:
+        updates = state.get("client_updates") or {}
+        return [cid for cid in state["selected_clients"] if cid not in updates]
+
+    def quorum_met(state: RoundState) -> bool:
+        selected = state["selected_clients"]
+        return len(selected) - len(missing(state)) >= fed.required_updates(len(selected))
+
+    def collect(state: RoundState) -> dict[str, Any]:
+        """Check the quorum; below it, pause the run until it is resumed (then retry)."""
+        if not quorum_met(state):
+            failures = state.get("client_failures") or {}
+            interrupt(
+                QuorumPause(
+                    kind="quorum",
+                    round=state["round"],
+                    arrived=[cid for cid in state["selected_clients"] if cid not in missing(state)],
+                    required=fed.required_updates(len(state["selected_clients"])),
+                    dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
+                )
+            )
+        return {}
+
+    def after_collect(state: RoundState) -> str | list[Send]:
+        return "aggregate" if quorum_met(state) else tasks_for(state, missing(state))
+
+    async def aggregate(state: RoundState) -> dict[str, Any]:
+        calls = runtime.gateway.count()
+        updates = state["client_updates"]
+        prompts = {cid: updates[cid]["prompt"] for cid in state["selected_clients"] if cid in updates}
+        merged = await runtime.aggregator(state["round"]).aggregate(
+            prompts, format_instruction=cfg.prompt.format_instruction
+        )
+        metrics = {
+            "prompt_chars": len(merged),
+            "prompt_tokens": count_tokens(merged, cfg.aggregation.tokenizer),
+            "tokenizer": cfg.aggregation.tokenizer,
+            "aggregation": cfg.aggregation.strategy,
+            "aggregation_llm_calls": runtime.gateway.count() - calls,
+            "previous_prompt": state["global_prompt"],
+        }
+        return {"global_prompt": merged, "round_metrics": metrics}
+
+    async def evaluate(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        score = await validation_accuracy(runtime, state["global_prompt"], run_id=_run_id(config), round=state["round"])
+        return {
+            "round_metrics": {
+                "validation_accuracy": score.accuracy,
+                "validation_correct": score.correct,
+                "validation_total": score.total,
+                "evaluation_dropped": score.dropped,
+                "evaluation_llm_calls": score.llm_calls,
+            }
+        }
+
+    def check_convergence(state: RoundState) -> dict[str, Any]:
+        metrics = dict(state["round_metrics"])
+        previous_prompt = metrics.pop("previous_prompt")
+        updates = state["client_updates"]
+        failures = state.get("client_failures") or {}
+        accuracy = metrics["validation_accuracy"]
+        verdict = decide(
+            cfg.convergence,
+            round=state["round"],
+            accuracy=accuracy,
+            best_score=state["best_score"],
+            reference_score=state["reference_score"],
+            rounds_without_improvement=state["rounds_without_improvement"],
+            rounds_unchanged=state["rounds_unchanged"],
+            prompt=state["global_prompt"],
+            previous_prompt=previous_prompt,
+        )
+        arrived = [cid for cid in state["selected_clients"] if cid in updates]
+        record = RoundRecord(
+            round=state["round"],
+            clients=list(state["selected_clients"]),
+            client_prompts={cid: updates[cid]["prompt"] for cid in arrived},
+            client_metrics={
+                cid: {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps")}
+                for cid in arrived
+            },
+            dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
+            global_prompt=state["global_prompt"],
+            improved=verdict.improved,
+            models=round_models(runtime.models.names(SERVER_ROLES), {cid: updates[cid] for cid in arrived}),
+            llm_calls=sum(updates[cid]["llm_calls"] for cid in arrived)
+            + metrics["aggregation_llm_calls"]
+            + metrics["evaluation_llm_calls"],
+            **metrics,
+        )
+        out: dict[str, Any] = {
+            "history": [record],
+            "rounds_without_improvement": verdict.rounds_without_improvement,
+            "rounds_unchanged": verdict.rounds_unchanged,
+            "stop_reason": verdict.stop_reason,
+        }
+        if verdict.improved:
+            out["reference_score"] = accuracy
+        if verdict.new_best:
+            out.update(best_prompt=state["global_prompt"], best_score=accuracy, best_round=state["round"])
+        return out
+
+    def next_step(state: RoundState) -> str:
+        if state["stop_reason"] is None:
+            return "broadcast"
+        return "final_test" if cfg.evaluation.test else END
+
+    async def final_test(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        score = await test_accuracy(runtime, state["best_prompt"] or state["global_prompt"], run_id=_run_id(config))
+        return {"test_accuracy": score.accuracy}
+
+    graph = StateGraph(RoundState)
+    graph.add_node("baseline", baseline)
+    graph.add_node("broadcast", broadcast)
+    graph.add_node("client_optimizer", client_optimizer, input_schema=ClientTask)
+    graph.add_node("collect", collect)
+    graph.add_node("aggregate", aggregate)
+    graph.add_node("evaluate", evaluate)
+    graph.add_node("check_convergence", check_convergence)
+    graph.add_node("final_test", final_test)
+    graph.add_edge(START, "baseline")
+    graph.add_edge("baseline", "broadcast")
+    graph.add_conditional_edges("broadcast", fan_out, ["client_optimizer"])
+    graph.add_edge("client_optimizer", "collect")
+    graph.add_conditional_edges("collect", after_collect, ["aggregate", "client_optimizer"])
+    graph.add_edge("aggregate", "evaluate")
+    graph.add_edge("evaluate", "check_convergence")
+    graph.add_conditional_edges("check_convergence", next_step, ["broadcast", "final_test", END])
+    graph.add_edge("final_test", END)
+    compiled = graph.compile(checkpointer=checkpointer, name="fedtextgrad_round")
+    if transport.client_graph is not None:
+        # Declare the in-process client subgraph as this node's subgraph (LangGraph only finds
+        # subgraphs it can see in a node's code): drawn by get_graph(xray=True), its state
+        # shown by get_state(subgraphs=True).
+        compiled.nodes["client_optimizer"].subgraphs = [transport.client_graph]
+    return compiled

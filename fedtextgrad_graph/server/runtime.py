@@ -1,0 +1,136 @@
+"""What the round graph's nodes need besides state: the server's models, its evaluation data,
+the LLM gateway, and the transport that reaches the clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from langchain_core.language_models import BaseChatModel
+
+from ..aggregation import Aggregator, create_aggregator
+from ..config import ConfigError, FedTextGradConfig
+from ..data import ClientData, Example, FederatedData, TaskSplits, load_server_tasks
+from ..metrics import Generate, Scorer, create_scorer, score_prompt
+from ..models import Answerer, LLMCallRecord, LLMGateway, ModelRouter, ThreadBridge
+from ..text import check_tokenizer
+from ..transport import ClientTransport, transport_class
+
+__all__ = ["SERVER_ROLES", "FederationRuntime"]
+
+SERVER_ROLES = ("task", "aggregator", "judge")
+"""The roles whose models the server uses: aggregation, and scoring on server-held data."""
+
+
+@dataclass
+class FederationRuntime:
+    """The server side of a run. Nothing here is checkpointed. Across machines it holds no
+    client's data: only the validation and test splits it scores prompts on (``evaluation``);
+    in-process, ``client_data`` holds every client's share for the local transport.
+
+    Build it with :meth:`create`; ``transport`` reaches the clients.
+    """
+
+    config: FedTextGradConfig
+    models: ModelRouter
+    gateway: LLMGateway
+    bridge: ThreadBridge = field(repr=False)
+    evaluation: dict[str, TaskSplits] = field(default_factory=dict, repr=False)
+    scorers: dict[str, Scorer] = field(default_factory=dict)
+    client_data: dict[str, ClientData] = field(default_factory=dict, repr=False)
+    transport: ClientTransport = field(init=False, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        config: FedTextGradConfig,
+        *,
+        transport: ClientTransport | None = None,
+        data: FederatedData | None = None,
+        models: Mapping[str, BaseChatModel | Answerer] | None = None,
+        scorers: Mapping[str, Scorer] | None = None,
+        on_call: Callable[[LLMCallRecord], None] | None = None,
+    ) -> FederationRuntime:
+        """Load data and build every model now, so bad input fails before any LLM call.
+
+        Args:
+            config: The run config; ``[transport] kind`` picks how clients are reached.
+            transport: A ready transport instead of the configured one.
+            data: Client data and server-held splits to use instead of loading the config's files
+                (in-process runs).
+            models: Ready chat models by role or ``"<client_id>.<role>"``; others come from
+                config. The ``task`` role may also be an app (:class:`~fedtextgrad_graph.PromptedApp`).
+            scorers: Metrics by task name, replacing the task's configured metric.
+            on_call: Called with the metadata of every finished LLM call.
+        """
+        router = ModelRouter.from_config(config, models)
+        router.build_all(SERVER_ROLES, client_ids=[None])
+        try:
+            check_tokenizer(config.aggregation.tokenizer)
+        except ValueError as exc:
+            raise ConfigError(f"aggregation.tokenizer: {exc}") from None
+        try:
+            create_aggregator(config.aggregation.strategy, _unused_generate)
+        except ValueError as exc:
+            raise ConfigError(f"aggregation.strategy: {exc}") from None
+        limit = config.run.max_concurrency
+        gateway = LLMGateway(
+            max_concurrency=limit,
+            max_retries=config.models.max_retries,
+            backoff_s=config.models.retry_backoff_s,
+            on_call=on_call,
+        )
+        transport_cls = None if transport else _transport_class(config)
+        if data is None:
+            data = transport_cls.load_data(config) if transport_cls else FederatedData({}, load_server_tasks(config))
+        runtime = cls(config, router, gateway, ThreadBridge(limit), data.tasks, dict(scorers or {}), data.clients)
+        try:
+            runtime.transport = transport or transport_cls.create(runtime)  # type: ignore[union-attr]
+        except BaseException:
+            runtime.bridge.close()
+            raise
+        return runtime
+
+    async def aclose(self) -> None:
+        """Close the transport and stop the worker threads."""
+        try:
+            await self.transport.aclose()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the worker threads (the transport is closed by :meth:`aclose`)."""
+        self.bridge.close()
+
+    def generate(self, role: str, round: int | None = None) -> Generate:
+        """An async ``generate(system, user)`` for one of the server's roles."""
+        return self.gateway.bind(self.models.get(role), role=role, round=round)
+
+    def scorer(self, task: str, round: int | None = None) -> Scorer:
+        """The metric of ``task``; a judge metric uses the server's judge model."""
+        if task in self.scorers:
+            return self.scorers[task]
+        metric = self.config.tasks[task].metric
+        return create_scorer(metric, self.generate("judge", round) if metric == "judge" else None)
+
+    def aggregator(self, round: int | None = None) -> Aggregator:
+        return create_aggregator(self.config.aggregation.strategy, self.generate("aggregator", round))
+
+    async def accuracy(self, prompt: str, examples: list[Example], task: str, *, round: int | None = None) -> tuple[int, int]:
+        """``(correct, total)`` of ``prompt`` on server-held examples of ``task``."""
+        return await score_prompt(prompt, examples, answer=self.generate("task", round), score=self.scorer(task, round))
+
+
+async def _unused_generate(system: str, user: str) -> str:
+    raise AssertionError("only used to check that the strategy exists")
+
+
+def _transport_class(config: FedTextGradConfig) -> type[ClientTransport]:
+    try:
+        return transport_class(config.transport.kind)
+    except ValueError as exc:
+        raise ConfigError(f"transport.kind: {exc}") from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"transport.kind = {config.transport.kind!r} needs its extra: pip install 'fedtextgrad-graph[{config.transport.kind}]' ({exc})"
+        ) from None

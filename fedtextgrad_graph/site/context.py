@@ -1,0 +1,79 @@
+"""One client on its site: its private data, its models and its LLM gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..config import TaskConfig
+from ..data import ClientData
+from ..metrics import Generate, Scorer, create_scorer, score_prompt
+from ..models import LLMGateway, ModelRouter, ThreadBridge
+from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
+from .client import build_client_graph, run_client
+
+if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
+
+__all__ = ["SITE_ROLES", "Site"]
+
+SITE_ROLES = ("task", "optimizer", "judge")
+"""The roles whose models a site uses (the aggregator runs on the server)."""
+
+
+@dataclass
+class Site:
+    """Everything one client needs to train and evaluate where its data lives.
+
+    Args:
+        client_id: The client this site serves.
+        data: Its private examples (they never leave this object).
+        task: Its task's settings (the metric).
+        models: Resolves this client's model of each role.
+        gateway: Every LLM call goes through it (shared by all clients in-process).
+        bridge: Worker threads for TextGrad (shared in-process).
+        scorer: A metric replacing the task's configured one.
+        client_graph: The client-optimizer subgraph to run; by default one of its own.
+    """
+
+    client_id: str
+    data: ClientData
+    task: TaskConfig
+    models: ModelRouter
+    gateway: LLMGateway
+    bridge: ThreadBridge
+    scorer: Scorer | None = None
+    client_graph: CompiledStateGraph | None = field(default=None, repr=False)
+
+    def generate(self, role: str, round: int | None = None) -> Generate:
+        """An async ``generate(system, user)`` for this client's ``role`` model."""
+        return self.gateway.bind(self.models.get(role, self.client_id), role=role, client_id=self.client_id, round=round)
+
+    def score(self, round: int | None = None) -> Scorer:
+        """The task metric; a judge metric uses this client's judge model."""
+        if self.scorer is not None:
+            return self.scorer
+        metric = self.task.metric
+        return create_scorer(metric, self.generate("judge", round) if metric == "judge" else None)
+
+    def model_names(self) -> dict[str, str]:
+        """Role -> the model this client uses."""
+        return {role: self.models.name(role, self.client_id) for role in SITE_ROLES}
+
+    async def accuracy(self, prompt: str, examples: list, *, round: int | None = None) -> tuple[int, int]:
+        """``(correct, total)`` of ``prompt`` on ``examples`` with this client's task model."""
+        return await score_prompt(prompt, examples, answer=self.generate("task", round), score=self.score(round))
+
+    async def train(self, request: TrainRequest) -> ClientUpdate:
+        """Run the round's local TextGrad steps from the global prompt."""
+        if self.client_graph is None:
+            self.client_graph = build_client_graph(lambda _client_id: self)
+        return await run_client(self.client_graph, request, models=self.model_names())
+
+    async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
+        """Score a prompt on this client's own validation or test split; only counts leave."""
+        examples = self.data.validation if request["split"] == "validation" else self.data.test
+        calls = self.gateway.count(client_id=self.client_id)
+        correct, total = await self.accuracy(request["prompt"], examples, round=request["round"])
+        llm_calls = self.gateway.count(client_id=self.client_id) - calls
+        return EvaluateResult(client_id=self.client_id, correct=correct, total=total, llm_calls=llm_calls)

@@ -1,0 +1,205 @@
+"""The server side of Flower: the round graph reaches each site through a Flower Grid.
+
+Every request is pushed at once and replies are pulled as they arrive, by one thread that
+owns the (blocking) Grid, so all selected sites work in parallel. Sites are found by asking
+each connected SuperNode which client it serves (``query.identify``); with SuperNode
+authentication, a node's registered name must be the client id it claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flwr.app import Message
+from flwr.common.constant import ErrorCode
+from flwr.serverapp import Grid
+
+from ...config import FlowerSettings
+from ...wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
+from ..base import ClientTransport, ClientUnavailable
+from .messages import EVALUATE, IDENTIFY, TRAIN, payload, request, typed
+from .server_hosting import HostedRun
+
+if TYPE_CHECKING:
+    from ...server.runtime import FederationRuntime
+
+__all__ = ["FlowerTransport", "SiteError"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_UNREACHABLE = {ErrorCode.NODE_UNAVAILABLE, ErrorCode.MESSAGE_UNAVAILABLE, ErrorCode.REPLY_MESSAGE_UNAVAILABLE}
+IDENTIFY_TIMEOUT_S = 60.0
+
+
+class SiteError(RuntimeError):
+    """A site answered with an error (its ClientApp raised, or crashed)."""
+
+
+class FlowerTransport(ClientTransport):
+    """Reaches Flower sites through a SuperLink.
+
+    Args:
+        settings: The SuperLink's address, TLS settings and how long to wait for sites.
+        grid: The Grid of a running ServerApp (Flower's own ``flwr run``); without it,
+            :meth:`start` starts a run on the SuperLink and hosts its ServerApp here.
+        poll_s: Seconds between pulls of pending replies.
+    """
+
+    kind = "flower"
+
+    def __init__(self, settings: FlowerSettings, *, grid: Grid | None = None, poll_s: float = 0.2) -> None:
+        self.settings = settings
+        self.poll_s = poll_s
+        self._grid = grid
+        self._host: HostedRun | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flower-grid")
+        self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._nodes: dict[str, int] = {}  # client id -> node id
+        self._known: dict[int, tuple[str | None, float]] = {}  # node id -> (client id or None if refused, when)
+        self._refresh_lock: asyncio.Lock | None = None
+        self._refreshed_at = 0.0
+
+    @classmethod
+    def create(cls, runtime: FederationRuntime) -> FlowerTransport:
+        return cls(runtime.config.transport.flower)
+
+    async def start(self, *, run_id: str) -> None:
+        """Host a run on the SuperLink unless a Grid was given."""
+        if self._grid is None:
+            self._host = HostedRun(self.settings, run_id=run_id)
+            self._grid = await self._call(self._host.open)
+
+    async def aclose(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        if self._host is not None:
+            await self._call(self._host.close, completed=True)
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    async def train(self, request: TrainRequest) -> ClientUpdate:
+        node = await self._node_of(request["client_id"])
+        return typed(await self._ask(node, TRAIN, dict(request), request["client_id"]), ClientUpdate)
+
+    async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
+        node = await self._node_of(request["client_id"])
+        return typed(await self._ask(node, EVALUATE, dict(request), request["client_id"]), EvaluateResult)
+
+    # -- the Grid, on its own thread ----------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    @property
+    def grid(self) -> Grid:
+        if self._grid is None:
+            raise RuntimeError("the Flower transport is not started")
+        return self._grid
+
+    async def _ask(self, node_id: int, message_type: str, body: dict[str, Any], who: str) -> dict[str, Any]:
+        """Send one message and wait for its reply's body."""
+        [message_id] = await self._call(self.grid.push_messages, [request(node_id, message_type, body)])
+        if not message_id:
+            raise ClientUnavailable(f"the SuperLink refused the message to {who}")
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[message_id] = future
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._pull_replies())
+        try:
+            answer = await future
+        finally:
+            self._pending.pop(message_id, None)
+        if answer.has_error():
+            error = answer.error
+            if error.code in _UNREACHABLE:
+                self._forget(node_id)
+                raise ClientUnavailable(f"site {who} is gone ({error.reason})")
+            raise SiteError(f"site {who}: {error.reason}")
+        return payload(answer)
+
+    async def _pull_replies(self) -> None:
+        while self._pending:
+            waiting = list(self._pending)
+            try:
+                replies = await self._call(self.grid.pull_messages, waiting)
+            except Exception as exc:  # the SuperLink is gone: every waiting request fails
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_exception(ClientUnavailable(f"lost the SuperLink at {self.settings.superlink}: {exc}"))
+                return
+            for reply in replies:
+                future = self._pending.get(reply.metadata.reply_to_message_id)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+            await asyncio.sleep(self.poll_s)
+
+    # -- which node serves which client ---------------------------------------------------
+
+    async def _node_of(self, client_id: str) -> int:
+        """The node of ``client_id``, waiting up to ``connect_timeout_s`` for it to connect."""
+        deadline = time.monotonic() + self.settings.connect_timeout_s
+        announced = False
+        while True:
+            await self._refresh()
+            if client_id in self._nodes:
+                return self._nodes[client_id]
+            if time.monotonic() >= deadline:
+                raise ClientUnavailable(
+                    f"site {client_id} is not connected to the SuperLink at {self.settings.superlink} "
+                    f"(waited {self.settings.connect_timeout_s:g} s)"
+                )
+            if not announced:
+                self._emit("waiting_for_site", {"client_id": client_id})
+                announced = True
+            await asyncio.sleep(1.0)
+
+    async def _refresh(self) -> None:
+        """Look at the connected nodes (at most twice a second) and identify new ones."""
+        if self._refresh_lock is None:
+            self._refresh_lock = asyncio.Lock()
+        async with self._refresh_lock:
+            if time.monotonic() - self._refreshed_at < 0.5:
+                return
+            online = {node.node_id: node for node in await self._call(self.grid.get_nodes)}
+            for client_id, node_id in list(self._nodes.items()):
+                if node_id not in online:
+                    del self._nodes[client_id]
+            retry_before = time.monotonic() - IDENTIFY_TIMEOUT_S
+            new = [nid for nid in online if nid not in self._known or (self._known[nid][0] is None and self._known[nid][1] < retry_before)]
+            names = await asyncio.gather(*(self._identify(nid) for nid in new), return_exceptions=True)
+            for node_id, name in zip(new, names, strict=True):
+                claimed = name if isinstance(name, str) else None
+                if isinstance(name, BaseException):
+                    logger.warning("node %s did not say which site it is: %s", node_id, name)
+                registered = online[node_id].name if online[node_id].HasField("name") else ""
+                if claimed is not None and registered and registered != claimed:
+                    logger.warning("node %s is registered as %r but claims client %r: refused", node_id, registered, claimed)
+                    claimed = None
+                self._known[node_id] = (claimed, time.monotonic())
+                if claimed is not None:
+                    self._nodes[claimed] = node_id  # the newest node of a client wins (a restarted site)
+                    self._emit("site_connected", {"client_id": claimed, "node_id": node_id})
+            self._refreshed_at = time.monotonic()
+
+    async def _identify(self, node_id: int) -> str:
+        body = await asyncio.wait_for(self._ask(node_id, IDENTIFY, {}, f"on node {node_id}"), IDENTIFY_TIMEOUT_S)
+        client_id = body.get("client_id")
+        if not isinstance(client_id, str) or not client_id:
+            raise SiteError(f"node {node_id} sent no client id")
+        return client_id
+
+    def _forget(self, node_id: int) -> None:
+        self._known.pop(node_id, None)
+        for client_id, known in list(self._nodes.items()):
+            if known == node_id:
+                del self._nodes[client_id]
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        logger.info("%s: %s", kind, data)
+        if self.on_event is not None:
+            self.on_event(kind, data)

@@ -1,0 +1,85 @@
+"""What crosses between the server and a site: requests and replies of prompts and counts.
+
+Never examples, answers, model replies or keys: a site's private data stays on the site.
+The same types serve the in-process transport and Flower (as JSON in a message).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+__all__ = ["ClientTask", "ClientUpdate", "EvaluateRequest", "EvaluateResult", "StepOutcome", "StepRecord", "TrainRequest"]
+
+StepOutcome = Literal["accepted", "rejected", "malformed"]
+
+
+class ClientTask(TypedDict):
+    """The payload ``broadcast`` sends to each selected client."""
+
+    client_id: str
+    round: int
+    global_prompt: str
+
+
+class TrainRequest(TypedDict):
+    """A round's local training, as a site receives it: the global prompt and the run's
+    local-training settings."""
+
+    run_id: str
+    client_id: str
+    round: int
+    global_prompt: str
+    task: str
+    seed: int
+    local_steps: int
+    batch_size: int
+    proximal: str
+    format_instruction: str
+
+
+class StepRecord(TypedDict):
+    """One local TextGrad step of one client."""
+
+    client_id: str
+    round: int
+    step: int
+    batch_size: int
+    train_accuracy: float
+    updated_accuracy: float | None
+    outcome: StepOutcome
+    prompt_chars: int
+    llm_calls: int
+
+
+class ClientUpdate(TypedDict):
+    """What a client uploads after its local steps: its prompt, metrics and model names."""
+
+    client_id: str
+    round: int
+    task: str
+    prompt: str
+    steps: list[StepRecord]
+    accepted: int
+    rejected: int
+    malformed: int
+    llm_calls: int
+    models: dict[str, str]
+
+
+class EvaluateRequest(TypedDict):
+    """Score ``prompt`` on a client's own ``split``; ``round`` is ``None`` for the final test."""
+
+    run_id: str
+    client_id: str
+    round: int | None
+    prompt: str
+    split: Literal["validation", "test"]
+
+
+class EvaluateResult(TypedDict):
+    """Only the counts come back (and the LLM calls the scoring took)."""
+
+    client_id: str
+    correct: int
+    total: int
+    llm_calls: int
