@@ -42,6 +42,7 @@ DEFAULT_FORMAT_INSTRUCTION = (
     "'Answer: $VALUE' where VALUE is a numerical value."
 )
 ROLES = ("task", "optimizer", "aggregator", "judge")
+DEFAULT_SUPERLINK_PORT = 9092
 _SECRET = re.compile(r"api[_-]?key|token|secret|password", re.IGNORECASE)
 
 
@@ -229,7 +230,7 @@ class ConvergenceConfig(_Strict):
 class FlowerSettings(_Strict):
     """How the server reaches Flower sites: the SuperLink's address and its TLS settings."""
 
-    superlink: str = "127.0.0.1:9092"
+    superlink: str = f"127.0.0.1:{DEFAULT_SUPERLINK_PORT}"
     insecure: bool = False
     root_certificates: str | None = None
     connect_timeout_s: float = Field(default=120.0, gt=0)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ..config import ConfigError, FlowerSettings
+from ..config import DEFAULT_SUPERLINK_PORT, ConfigError, FlowerSettings
 from ..data import DataError
 from .app import app
 from .view import console, errors, fail
@@ -21,6 +21,16 @@ from .view import console, errors, fail
 __all__ = ["site", "superlink"]
 
 _NODE_ID = re.compile(r"SuperNode ID: (\d+)")
+_REFUSED = re.compile(r"\[code: 200[14]\]")  # Flower: node auth on, this key not registered
+
+
+def _why_stopped(log_tail: str) -> str:
+    if _REFUSED.search(log_tail):
+        return (
+            "the SuperLink refused this site: it accepts registered sites only, and this site's key is not "
+            "registered (the server operator adds it with fedtextgrad-graph superlink --site-key CLIENT_ID=KEY.pub)"
+        )
+    return "the SuperNode stopped"
 
 
 def _flower() -> None:
@@ -40,7 +50,7 @@ def _stop_on_sigterm(stop: threading.Event) -> None:
 @app.command(rich_help_panel="Flower")
 def superlink(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for sites on other machines.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port for sites (Fleet API), runs (Control API) and ServerApps.")] = 9092,
+    port: Annotated[int, typer.Option("--port", help="Port for sites (Fleet API), runs (Control API) and ServerApps.")] = DEFAULT_SUPERLINK_PORT,
     state_dir: Annotated[Path, typer.Option("--state-dir", help="Its database (node ids, runs) and log.")] = Path("superlink-state"),
     insecure: Annotated[bool, typer.Option("--insecure", help="Plain HTTP, no TLS (loopback and tests only).")] = False,
     ssl_certfile: Annotated[Path | None, typer.Option("--ssl-certfile", help="TLS certificate (PEM).")] = None,
@@ -176,8 +186,8 @@ def site(
     try:
         while not stop.wait(0.5):
             if not node.running():
-                fail(f"site {client_id}: the SuperNode stopped; its log ({node.log}) ends with:\n{node.tail()}", code=1)
-            if not connected and (found := _NODE_ID.search(node.tail(40))):
+                fail(f"site {client_id}: {_why_stopped(node.tail())}; its log ({node.log}) ends with:\n{node.tail()}", code=1)
+            if not connected and (found := node.find(_NODE_ID)):
                 connected = True
                 console.print(f"site {client_id}: connected as node {found.group(1)}; serving rounds", markup=False, highlight=False)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ from ..wire import ClientTask, ClientUpdate, TrainRequest
 from .convergence import decide
 from .evaluation import test_accuracy, validation_accuracy
 from .participation import QuorumPause, failure_reason
-from .runtime import SERVER_ROLES, FederationRuntime
+from .runtime import FederationRuntime
 
 __all__ = ["build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
 
@@ -251,7 +251,7 @@ def build_round_graph(
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
             global_prompt=state["global_prompt"],
             improved=verdict.improved,
-            models=round_models(runtime.models.names(SERVER_ROLES), {cid: updates[cid] for cid in arrived}),
+            models=round_models(runtime.models.names(runtime.roles_in_use()), {cid: updates[cid] for cid in arrived}),
             llm_calls=sum(updates[cid]["llm_calls"] for cid in arrived)
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],

@@ -102,6 +102,16 @@ class FederationRuntime:
         """Stop the worker threads (the transport is closed by :meth:`aclose`)."""
         self.bridge.close()
 
+    def roles_in_use(self) -> list[str]:
+        """The server roles this run calls: the aggregator for an LLM merge, and the task
+        (and judge) models when the server scores prompts on data it holds."""
+        roles = ["aggregator"] if create_aggregator(self.config.aggregation.strategy, _unused_generate).needs_model else []
+        if self.evaluation and (self.config.evaluation.mode == "server" or self.config.evaluation.test):
+            roles.append("task")
+            if any(self.config.tasks[task].metric == "judge" for task in self.evaluation):
+                roles.append("judge")
+        return roles
+
     def generate(self, role: str, round: int | None = None) -> Generate:
         """An async ``generate(system, user)`` for one of the server's roles."""
         return self.gateway.bind(self.models.get(role), role=role, round=round)

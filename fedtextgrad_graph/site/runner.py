@@ -47,7 +47,7 @@ class SiteRunner:
         router.build_all(SITE_ROLES, client_ids=[None])
         import_textgrad()
         limit = config.site.max_concurrency
-        self._run_id = ""
+        self._serving = {"run_id": "", "request": ""}  # what the logged LLM calls are for
         state = config.state_path
         state.mkdir(parents=True, exist_ok=True)
         self.events_path = state / "events.jsonl"
@@ -87,7 +87,7 @@ class SiteRunner:
         if cached is not None:
             logger.info("%s: sent the update it had finished before (no new LLM calls)", where)
             return cached
-        self._run_id = request["run_id"]
+        self._serving = {"run_id": request["run_id"], "request": "train"}
         started = time.perf_counter()
         update = self._wait(self.site.train(request))
         self.cache.put(request, update)
@@ -105,7 +105,7 @@ class SiteRunner:
     def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         """Score a prompt on this site's own validation or test split; only counts leave."""
         self._check(request["client_id"], None)
-        self._run_id = request["run_id"]
+        self._serving = {"run_id": request["run_id"], "request": request["split"]}
         result = self._wait(self.site.evaluate(request))
         when = "the final test" if request["round"] is None else f"round {request['round']}"
         logger.info("run %s %s: scored a prompt on its %s data (%d examples)", request["run_id"], when, request["split"], result["total"])
@@ -128,6 +128,6 @@ class SiteRunner:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def _log_call(self, record: LLMCallRecord) -> None:
-        line = {"time": time.time(), "pid": os.getpid(), "event": "llm_call", "run_id": self._run_id, **record.__dict__}
+        line = {"time": time.time(), "pid": os.getpid(), "event": "llm_call", **self._serving, **record.__dict__}
         self._events.write(json.dumps(line) + "\n")
         self._events.flush()

@@ -1,13 +1,15 @@
 """A real local HTTP server speaking the OpenAI chat-completions API, for integration tests.
 
 Replies come from the simulated model's script, so a run against it is deterministic.
-The first ``fail_first`` requests get a 503, to exercise retries.
+The first ``fail_first`` requests get a 503, to exercise retries; requests for a model named
+in ``latency_s`` are answered after that many seconds.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,8 +23,9 @@ def _text(content: Any) -> str:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, *, fail_first: int = 0) -> None:
+    def __init__(self, *, fail_first: int = 0, latency_s: dict[str, float] | None = None) -> None:
         self.fail_first = fail_first
+        self.latency_s = dict(latency_s or {})
         self.requests: list[dict[str, Any]] = []
         self.failures = 0
         self._lock = threading.Lock()
@@ -51,6 +54,8 @@ class OpenAICompatibleServer:
                         self._send(503, {"error": {"message": "overloaded, try again", "type": "server_error"}})
                         return
                     server.requests.append({**request, "authorization": self.headers.get("Authorization")})
+                if delay := server.latency_s.get(request["model"]):
+                    time.sleep(delay)
                 messages = request["messages"]
                 system = "\n".join(_text(m["content"]) for m in messages if m["role"] == "system")
                 user = "\n".join(_text(m["content"]) for m in messages if m["role"] != "system")

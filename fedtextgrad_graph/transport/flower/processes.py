@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import IO
 
 __all__ = [
-    "DEFAULT_SUPERLINK_PORT",
     "FlowerProcess",
     "TLSFiles",
     "free_port",
@@ -26,7 +26,7 @@ __all__ = [
     "wait_for_port",
 ]
 
-DEFAULT_SUPERLINK_PORT = 9092
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass(frozen=True)
@@ -148,12 +148,21 @@ class FlowerProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def tail(self, lines: int = 15) -> str:
-        """The last lines of its output."""
+    def find(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        """The first match of ``pattern`` in its output so far."""
         try:
-            return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+            return pattern.search(_ANSI.sub("", self.log.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            return None
+
+    def tail(self, lines: int = 12) -> str:
+        """The last lines of its output, without the web server's routine INFO lines."""
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+        plain = (_ANSI.sub("", line) for line in text.splitlines())
+        return "\n".join([line for line in plain if line.strip() and not line.startswith("INFO")][-lines:])
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.process is not None and self.process.poll() is None:

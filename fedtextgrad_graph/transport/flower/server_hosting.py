@@ -208,4 +208,6 @@ def _describe(exc: httpx.HTTPError) -> str:
         return f"its TLS certificate is not trusted ({text}); pass --root-certificates CA.pem"
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
         return f"TLS handshake failed ({text}); is the SuperLink started with --insecure?"
+    if "disconnected without sending a response" in text:
+        return f"{text} (a SuperLink with TLS drops plain HTTP: pass --root-certificates CA.pem instead of --insecure)"
     return text

@@ -1,0 +1,178 @@
+"""Federated runs over a real Flower deployment: a SuperLink and SuperNode sites started on
+free loopback ports by the package's own commands, each site with its data in a folder of
+its own, against a local OpenAI-compatible test server. Nothing here is skipped in CI."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..conftest import counting_examples, wait_for
+from .cli import cli, read_events, results
+from .flower_sites import Federation, Process, make_node_key, make_tls, site_calls, write_server, write_site
+from .openai_server import OpenAICompatibleServer
+
+pytestmark = pytest.mark.integration
+SITES = ("site-a", "site-b", "site-c")
+
+
+@pytest.fixture
+def endpoint() -> Iterator[OpenAICompatibleServer]:
+    """The sites' model: the simulated script over HTTP; ``slow-model`` answers after 1 s."""
+    with OpenAICompatibleServer(latency_s={"slow-model": 1.0}) as server:
+        yield server
+
+
+@pytest.fixture
+def federation(tmp_path: Path) -> Iterator[Federation]:
+    federation = Federation(tmp_path)
+    yield federation
+    federation.stop()
+
+
+def _sites(root: Path, base_url: str, slow: str | None = None) -> dict[str, Path]:
+    """A folder per site, each with its own data (different examples) and site.toml."""
+    return {
+        cid: write_site(root / cid, cid, base_url, seed=11 + i, model="openai:slow-model" if cid == slow else "openai:site-model")
+        for i, cid in enumerate(SITES)
+    }
+
+
+def _private_texts(sites: dict[str, Path]) -> list[str]:
+    return [ex["input"] for seed in range(11, 11 + len(sites)) for ex in counting_examples(24, seed)]
+
+
+def _stored_text(run_dir: Path) -> bytes:
+    """Everything the server keeps about a run: checkpoint blobs and run files."""
+    with sqlite3.connect(run_dir / "checkpoint.sqlite") as conn:
+        blobs = b"".join(
+            bytes(value)
+            for table, column in (("checkpoints", "checkpoint"), ("writes", "value"))
+            for (value,) in conn.execute(f"SELECT {column} FROM {table}")
+            if value is not None
+        )
+    files = b"".join(p.read_bytes() for p in run_dir.iterdir() if p.is_file() and p.suffix in (".json", ".jsonl", ".txt"))
+    return blobs + files
+
+
+def test_two_rounds_over_flower_with_every_site_in_every_round(federation, endpoint, tmp_path):
+    federation.start_superlink("--insecure")
+    sites = _sites(tmp_path, endpoint.base_url)
+    federation.start_sites(list(sites.values()), "--insecure")
+    server_dir = tmp_path / "server"
+    config = write_server(server_dir, SITES, rounds=2)
+
+    done = cli("run", config, "--superlink", federation.address, "--insecure", "--run-id", "fl", cwd=server_dir, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = results(server_dir / "runs" / "fl")
+    assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2]
+    for record in out["history"]:
+        assert sorted(record["client_prompts"]) == list(SITES) and record["dropped"] == {}
+        assert record["validation_total"] == 3 * 6  # each site scored its own 6 validation examples
+        assert record["models"]["task"] == "openai:site-model"  # what the sites really used
+    assert out["test_accuracy"] is not None
+
+    # The server was never given a site's data, and none of it reached what the server stores.
+    assert "data.json" not in config.read_text()
+    stored = _stored_text(server_dir / "runs" / "fl")
+    assert out["history"][-1]["global_prompt"].encode() in stored  # the search finds what is there
+    for text in _private_texts(sites):
+        assert text.encode() not in stored
+    for cid, site_toml in sites.items():
+        assert site_calls(site_toml.parent, "fl"), f"{cid} made no LLM call of its own"
+
+    status = cli("status", "fl", cwd=server_dir)
+    assert status.returncode == 0 and "3/3" in status.stdout
+    report = cli("report", "fl", cwd=server_dir)
+    assert report.returncode == 0, report.stderr
+    page = (server_dir / "runs" / "fl" / "report" / "report.html").read_text()
+    assert all(cid in page for cid in SITES)
+
+
+def test_a_site_killed_mid_round_is_dropped_and_rejoins_when_restarted(federation, endpoint, tmp_path):
+    federation.start_superlink("--insecure")
+    sites = _sites(tmp_path, endpoint.base_url, slow="site-c")
+    processes = dict(zip(sites, federation.start_sites(list(sites.values()), "--insecure"), strict=True))
+    server_dir = tmp_path / "server"
+    config = write_server(server_dir, SITES, rounds=2, deadline_s=20)
+    run = Process(
+        ["run", config, "--superlink", federation.address, "--insecure", "--run-id", "kill-site"],
+        cwd=server_dir,
+        log=server_dir / "run.out",
+    )
+    federation.processes.append(run)
+    site_c = sites["site-c"].parent
+    wait_for(lambda: any(e["request"] == "train" for e in site_calls(site_c, "kill-site")), 120, "site-c to start training")
+    processes["site-c"].kill()  # SIGKILL, mid-round
+    federation.start_site(sites["site-c"], "--insecure")  # the same site, restarted
+
+    run.popen.wait(300)
+    assert run.popen.returncode == 0, run.output()
+    out = results(server_dir / "runs" / "kill-site")
+    first, second = out["history"]
+    assert sorted(first["client_prompts"]) == ["site-a", "site-b"]
+    assert first["dropped"]["site-c"], first["dropped"]  # with the reason
+    assert sorted(second["client_prompts"]) == list(SITES) and second["dropped"] == {}  # rejoined
+
+
+def test_the_server_killed_mid_round_resumes_without_repeating_site_calls(federation, endpoint, tmp_path):
+    federation.start_superlink("--insecure")
+    sites = _sites(tmp_path, endpoint.base_url, slow="site-c")
+    federation.start_sites(list(sites.values()), "--insecure")
+    server_dir = tmp_path / "server"
+    config = write_server(server_dir, SITES, rounds=2)
+    run_dir = server_dir / "runs" / "kill-server"
+    run = Process(
+        ["run", config, "--superlink", federation.address, "--insecure", "--run-id", "kill-server"],
+        cwd=server_dir,
+        log=server_dir / "run.out",
+    )
+    federation.processes.append(run)
+    finished = lambda: {e["client_id"] for e in read_events(run_dir) if e["event"] == "client_finished" and e["round"] == 2}  # noqa: E731
+    wait_for(lambda: {"site-a", "site-b"} <= finished(), 180, "sites a and b to upload round 2")
+    run.kill()
+    assert "site-c" not in finished(), "site-c finished before the kill: the test lost its window"
+
+    resumed = cli("resume", "kill-server", cwd=server_dir, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    out = results(run_dir)
+    assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2]
+    for cid, site_toml in sites.items():
+        calls = site_calls(site_toml.parent, "kill-server")
+        trained = Counter(e["round"] for e in calls if e["request"] == "train")
+        validated = Counter(e["round"] for e in calls if e["request"] == "validation")
+        for record in out["history"]:
+            # Each round's training was paid exactly once (the resumed server got finished
+            # work back from the site), and so was each validation.
+            assert trained[record["round"]] == record["client_metrics"][cid]["llm_calls"], (cid, record["round"], trained)
+            assert validated[record["round"]] == 6, (cid, validated)
+    # site-c finished round 2 after the server died, and handed that update to the resumed one.
+    assert "round 2: sent the update it had finished before" in (sites["site-c"].parent / "site.out").read_text()
+
+
+def test_tls_and_node_auth_refuse_an_unregistered_site(federation, endpoint, tmp_path):
+    tls = make_tls(tmp_path / "tls")
+    registered_key, registered_pub = make_node_key(tmp_path / "keys", "site-a")
+    stranger_key, _ = make_node_key(tmp_path / "keys", "site-b")
+    federation.start_superlink(
+        "--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key, "--ssl-ca-certfile", tls.ca,
+        "--node-auth", "--site-key", f"site-a={registered_pub}",
+    )  # fmt: skip
+    assert "registered site site-a" in federation.link.output()
+    sites = _sites(tmp_path, endpoint.base_url)
+    federation.start_site(sites["site-a"], "--root-certificates", tls.ca, "--auth-key", registered_key)
+    stranger = federation.start_site(sites["site-b"], "--root-certificates", tls.ca, "--auth-key", stranger_key, connect=False)
+    stranger.popen.wait(90)
+    assert stranger.popen.returncode == 1 and "the SuperLink refused this site" in stranger.output()
+
+    server_dir = tmp_path / "server"
+    config = write_server(server_dir, ["site-a"], rounds=1)
+    plain = cli("run", config, "--superlink", federation.address, "--insecure", "--run-id", "plain", cwd=server_dir)
+    assert plain.returncode == 2 and "pass --root-certificates" in plain.stderr
+    done = cli("run", config, "--superlink", federation.address, "--root-certificates", tls.ca, "--run-id", "tls", cwd=server_dir, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(results(server_dir / "runs" / "tls")["history"][0]["client_prompts"]) == ["site-a"]
