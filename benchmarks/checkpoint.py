@@ -89,7 +89,7 @@ async def _run(config: dict, url: str) -> list[float]:
             _timed(saver, samples)
             await stream_run(runtime, saver, f"bench-{uuid.uuid4().hex[:8]}", resume=False)
     finally:
-        runtime.close()
+        await runtime.aclose()
     return samples
 
 

@@ -62,7 +62,7 @@ async def _measure(clients: int, latency: float, data_dir: Path, max_concurrency
     try:
         await stream_run(runtime, InMemorySaver(), f"bench-{clients}", resume=False)
     finally:
-        runtime.close()
+        await runtime.aclose()
     return time.perf_counter() - started, calls
 
 

@@ -44,4 +44,4 @@ async def make_graph() -> AsyncIterator[CompiledStateGraph]:
     try:
         yield build_round_graph(runtime)
     finally:
-        runtime.close()
+        await runtime.aclose()

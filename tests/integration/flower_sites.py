@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,13 +161,21 @@ def write_server(directory: Path, client_ids: Sequence[str], *, rounds: int = 2,
 
 
 class Process:
-    """A ``fedtextgrad-graph`` command in its own process group, output to a log file."""
+    """A ``fedtextgrad-graph`` command (or ``command``) in its own process group, output to a
+    log file."""
 
-    def __init__(self, args: Sequence[str | Path], *, cwd: Path, log: Path) -> None:
+    def __init__(
+        self, args: Sequence[str | Path], *, cwd: Path, log: Path, command: Sequence[str] = COMMAND, env: dict[str, str] | None = None
+    ) -> None:
         self.log = log
         self._file = log.open("ab")
         self.popen = subprocess.Popen(
-            [*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=self._file, stderr=subprocess.STDOUT, start_new_session=True
+            [*command, *map(str, args)],
+            cwd=cwd,
+            env={**cli_env(), **(env or {})},
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def output(self) -> str:
@@ -225,6 +234,21 @@ class Federation:
         if connect:
             process.wait_for_output("serving rounds", 90)
         return process
+
+    def start_flower_superlink(self, flwr_home: Path) -> Process:
+        """Flower's own SuperLink, as a team that deploys Flower its own way starts it: it
+        launches each run's ServerApp itself (``--isolation subprocess``, the default)."""
+        self.link = Process(
+            ["--insecure", "--port", str(self.port), "--database", self.root / "flower-superlink.db",
+             "--disable-runtime-dependency-installation"],
+            cwd=self.root,
+            log=self.root / "superlink.out",
+            command=[str(Path(sys.executable).parent / "flower-superlink")],
+            env={"FLWR_HOME": str(flwr_home)},
+        )  # fmt: skip
+        self.processes.append(self.link)
+        self.link.wait_for_output("Uvicorn running", 60)
+        return self.link
 
     def start_sites(self, site_tomls: Sequence[Path], *args: str | Path) -> list[Process]:
         """Start several sites at once (their start-up is seconds of imports each)."""

@@ -5,6 +5,8 @@ its own, against a local OpenAI-compatible test server. Nothing here is skipped 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from ..conftest import counting_examples, wait_for
-from .cli import cli, read_events, results
+from .cli import cli, cli_env, read_events, results
 from .flower_sites import Federation, Process, make_node_key, make_tls, site_calls, write_server, write_site
 from .openai_server import OpenAICompatibleServer
+from .redis_server import free_port
 
 pytestmark = pytest.mark.integration
 SITES = ("site-a", "site-b", "site-c")
@@ -98,7 +101,7 @@ def test_a_site_killed_mid_round_is_dropped_and_rejoins_when_restarted(federatio
     sites = _sites(tmp_path, endpoint.base_url, slow="site-c")
     processes = dict(zip(sites, federation.start_sites(list(sites.values()), "--insecure"), strict=True))
     server_dir = tmp_path / "server"
-    config = write_server(server_dir, SITES, rounds=2, deadline_s=20)
+    config = write_server(server_dir, SITES, rounds=2, deadline_s=12)
     run = Process(
         ["run", config, "--superlink", federation.address, "--insecure", "--run-id", "kill-site"],
         cwd=server_dir,
@@ -176,3 +179,54 @@ def test_tls_and_node_auth_refuse_an_unregistered_site(federation, endpoint, tmp
     done = cli("run", config, "--superlink", federation.address, "--root-certificates", tls.ca, "--run-id", "tls", cwd=server_dir, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(results(server_dir / "runs" / "tls")["history"][0]["client_prompts"]) == ["site-a"]
+
+
+def test_the_flower_native_app_runs_under_flwr_run(federation, endpoint, tmp_path):
+    """A team's own Flower deployment: Flower's SuperLink launches the ServerApp of
+    integrations/flower, submitted with ``flwr run``; the sites are the same."""
+    flwr_home = tmp_path / "flwr-home"
+    flwr_home.mkdir()
+    (flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "test"\n\n[superlink.test]\naddress = "{federation.address}"\ninsecure = true\n'
+    )
+    federation.start_flower_superlink(flwr_home)
+    sites = _sites(tmp_path, endpoint.base_url)
+    federation.start_sites([sites["site-a"], sites["site-b"]], "--insecure")
+    server_dir = tmp_path / "server"
+    config = write_server(server_dir, ["site-a", "site-b"], rounds=1)
+    app = Path(__file__).resolve().parents[2] / "integrations" / "flower"
+    overrides = f'config="{config}" run-id="native" runs-dir="{server_dir / "runs"}"'
+    flwr = str(Path(sys.executable).parent / "flwr")
+    done = subprocess.run(
+        [flwr, "run", str(app), "test", "--run-config", overrides, "--stream"],
+        cwd=tmp_path,
+        env={**cli_env(), "FLWR_HOME": str(flwr_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = results(server_dir / "runs" / "native")
+    assert out["status"] == "completed", done.stdout
+    assert sorted(out["history"][0]["client_prompts"]) == ["site-a", "site-b"]
+
+
+def test_bad_flower_input_is_one_line_before_anything_starts(tmp_path):
+    """Mistakes a user can make: each is named in one line, exit status 2, nothing started."""
+    site_toml = write_site(tmp_path / "site-a", "site-a", "http://127.0.0.1:9/v1", seed=1)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(site_toml.read_text().replace("[site]", "[site]\nport = 1"))
+    config = write_server(tmp_path / "server", ["site-a"])
+    cases = [
+        (["site", broken, "--superlink", "127.0.0.1:1", "--insecure"], "broken.toml: site.port: unknown field"),
+        (["site", tmp_path / "nope.toml", "--superlink", "127.0.0.1:1"], "nope.toml: site file not found"),
+        (["site", site_toml, "--superlink", "127.0.0.1:1", "--insecure", "--root-certificates", site_toml], "not both"),
+        (["superlink", "--insecure", "--node-auth"], "--node-auth needs TLS"),
+        (["superlink", "--ssl-certfile", "cert.pem"], "TLS needs --ssl-certfile, --ssl-keyfile and --ssl-ca-certfile"),
+        (["run", config, "--insecure"], "--insecure and --root-certificates go with --superlink"),
+        (["run", config, "--superlink", f"127.0.0.1:{free_port()}", "--insecure"], "cannot reach the SuperLink at 127.0.0.1:"),
+    ]
+    for args, message in cases:
+        done = cli(*args, cwd=tmp_path)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr

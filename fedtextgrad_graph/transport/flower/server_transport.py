@@ -36,6 +36,11 @@ _UNREACHABLE = {ErrorCode.NODE_UNAVAILABLE, ErrorCode.MESSAGE_UNAVAILABLE, Error
 IDENTIFY_TIMEOUT_S = 60.0
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("could not list the sites yet: %s", task.exception())
+
+
 class SiteError(RuntimeError):
     """A site answered with an error (its ClientApp raised, or crashed)."""
 
@@ -64,20 +69,25 @@ class FlowerTransport(ClientTransport):
         self._known: dict[int, tuple[str | None, float]] = {}  # node id -> (client id or None if refused, when)
         self._refresh_lock: asyncio.Lock | None = None
         self._refreshed_at = 0.0
+        self._warmup: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, runtime: FederationRuntime) -> FlowerTransport:
         return cls(runtime.config.transport.flower)
 
     async def start(self, *, run_id: str) -> None:
-        """Host a run on the SuperLink unless a Grid was given."""
+        """Host a run on the SuperLink unless a Grid was given, and start finding out which
+        site each connected node serves (while the server does its own first work)."""
         if self._grid is None:
             self._host = HostedRun(self.settings, run_id=run_id)
             self._grid = await self._call(self._host.open)
+        self._warmup = asyncio.create_task(self._refresh())
+        self._warmup.add_done_callback(_log_failure)
 
     async def aclose(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in (self._poller, self._warmup):
+            if task is not None:
+                task.cancel()
         if self._host is not None:
             await self._call(self._host.close, completed=True)
         self._thread.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""The FedTextGrad Flower App: this package's ServerApp and ClientApp."""
