@@ -153,7 +153,10 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
             m = update["round_metrics"]
             events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation")}))
         elif node == "evaluate":
-            events.append(RunEvent("evaluated", {"validation_accuracy": update["round_metrics"]["validation_accuracy"]}))
+            metrics = update["round_metrics"]
+            events.append(
+                RunEvent("evaluated", {"validation_accuracy": metrics["validation_accuracy"], "dropped": metrics["evaluation_dropped"]})
+            )
         elif node == "check_convergence":
             record = update["history"][-1]
             events.append(

@@ -91,6 +91,13 @@ class RunView:
             say(f"  [yellow]{d['client_id']} dropped this round[/]: {escape(d['reason'])}")
         elif event.kind == "paused":
             say(f"[bold yellow]round {d['round']} paused[/]: {len(d['arrived'])} update(s), the quorum needs {d['required']}")
+        elif event.kind == "waiting_for_site":
+            say(f"  waiting for site {d['client_id']} to connect")
+        elif event.kind == "site_connected":
+            say(f"  site {d['client_id']} connected (node {d['node_id']})")
+        elif event.kind == "evaluated":
+            for cid, reason in d.get("dropped", {}).items():
+                say(f"  [yellow]{escape(cid)} left out of scoring[/]: {escape(reason)}")
         elif event.kind == "aggregated":
             say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
         elif event.kind == "round_finished":

@@ -82,7 +82,7 @@ async def _federated(
             if not isinstance(reply, Exception):
                 raise reply
             dropped[cid] = failure_reason(reply, deadline)
-            logger.warning("client %s left out of %s scoring: %s", cid, split, dropped[cid])
+            logger.info("client %s left out of %s scoring: %s", cid, split, dropped[cid])
             continue
         correct += reply["correct"]
         total += reply["total"]

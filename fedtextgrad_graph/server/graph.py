@@ -163,7 +163,7 @@ def build_round_graph(
             update = await asyncio.wait_for(transport.train(request), fed.client_deadline_s)
         except Exception as exc:  # any failure drops this client for the round, under the quorum
             reason = failure_reason(exc, fed.client_deadline_s)
-            logger.warning("client %s dropped from round %d: %s", client_id, task["round"], reason, exc_info=exc)
+            logger.info("client %s dropped from round %d: %s", client_id, task["round"], reason, exc_info=exc)
             return {"client_failures": {client_id: reason}}
         return {"client_updates": {client_id: update}}
 

@@ -19,7 +19,7 @@ from ..transport import ClientTransport, transport_class
 __all__ = ["SERVER_ROLES", "FederationRuntime"]
 
 SERVER_ROLES = ("task", "aggregator", "judge")
-"""The roles whose models the server uses: aggregation, and scoring on server-held data."""
+"""The roles whose models the server may use: aggregation, and scoring on server-held data."""
 
 
 @dataclass
@@ -64,7 +64,6 @@ class FederationRuntime:
             on_call: Called with the metadata of every finished LLM call.
         """
         router = ModelRouter.from_config(config, models)
-        router.build_all(SERVER_ROLES, client_ids=[None])
         try:
             check_tokenizer(config.aggregation.tokenizer)
         except ValueError as exc:
@@ -85,6 +84,7 @@ class FederationRuntime:
             data = transport_cls.load_data(config) if transport_cls else FederatedData({}, load_server_tasks(config))
         runtime = cls(config, router, gateway, ThreadBridge(limit), data.tasks, dict(scorers or {}), data.clients)
         try:
+            router.build_all(runtime.roles_in_use(), client_ids=[None])
             runtime.transport = transport or transport_cls.create(runtime)  # type: ignore[union-attr]
         except BaseException:
             runtime.bridge.close()

@@ -227,9 +227,12 @@ class Federation:
         return self.link
 
     def start_site(self, site_toml: Path, *args: str | Path, connect: bool = True) -> Process:
-        process = Process(
-            ["site", site_toml, "--superlink", self.address, *args], cwd=site_toml.parent, log=site_toml.parent / "site.out"
-        )
+        log = site_toml.parent / "site.out"
+        restarts = 1
+        while log.exists():  # a restarted site writes a log of its own
+            restarts += 1
+            log = site_toml.parent / f"site-{restarts}.out"
+        process = Process(["site", site_toml, "--superlink", self.address, *args], cwd=site_toml.parent, log=log)
         self.processes.append(process)
         if connect:
             process.wait_for_output("serving rounds", 90)

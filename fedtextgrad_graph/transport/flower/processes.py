@@ -131,16 +131,18 @@ class FlowerProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     _log_file: IO[bytes] | None = None
+    _log_start: int = 0  # the log is appended to: this process's output starts here
 
     def start(self) -> FlowerProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("ab")
+        self._log_start = self._log_file.tell()
         self.process = subprocess.Popen(
             list(self.command),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},  # its log, line by line
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
         return self
@@ -148,21 +150,23 @@ class FlowerProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def output(self) -> str:
+        """What this process wrote to its log so far, without colour codes."""
+        try:
+            with self.log.open("rb") as log:
+                log.seek(self._log_start)
+                return _ANSI.sub("", log.read().decode("utf-8", errors="replace"))
+        except OSError:
+            return ""
+
     def find(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
         """The first match of ``pattern`` in its output so far."""
-        try:
-            return pattern.search(_ANSI.sub("", self.log.read_text(encoding="utf-8", errors="replace")))
-        except OSError:
-            return None
+        return pattern.search(self.output())
 
     def tail(self, lines: int = 12) -> str:
         """The last lines of its output, without the web server's routine INFO lines."""
-        try:
-            text = self.log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        plain = (_ANSI.sub("", line) for line in text.splitlines())
-        return "\n".join([line for line in plain if line.strip() and not line.startswith("INFO")][-lines:])
+        kept = [line for line in self.output().splitlines() if line.strip() and not line.startswith("INFO")]
+        return "\n".join(kept[-lines:])
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -70,6 +70,7 @@ class FlowerTransport(ClientTransport):
         self._refresh_lock: asyncio.Lock | None = None
         self._refreshed_at = 0.0
         self._warmup: asyncio.Task[None] | None = None
+        self._identifying: dict[int, asyncio.Task[None]] = {}
 
     @classmethod
     def create(cls, runtime: FederationRuntime) -> FlowerTransport:
@@ -85,7 +86,7 @@ class FlowerTransport(ClientTransport):
         self._warmup.add_done_callback(_log_failure)
 
     async def aclose(self) -> None:
-        for task in (self._poller, self._warmup):
+        for task in (self._poller, self._warmup, *self._identifying.values()):
             if task is not None:
                 task.cancel()
         if self._host is not None:
@@ -122,6 +123,11 @@ class FlowerTransport(ClientTransport):
             self._poller = asyncio.create_task(self._pull_replies())
         try:
             answer = await future
+        except asyncio.CancelledError:
+            # Given up on (a deadline): the node may be dead while still listed online, so
+            # find the client's node again next time (a restarted site is a new node).
+            self._forget(node_id)
+            raise
         finally:
             self._pending.pop(message_id, None)
         if answer.has_error():
@@ -151,11 +157,17 @@ class FlowerTransport(ClientTransport):
     # -- which node serves which client ---------------------------------------------------
 
     async def _node_of(self, client_id: str) -> int:
-        """The node of ``client_id``, waiting up to ``connect_timeout_s`` for it to connect."""
+        """The node of ``client_id``, waiting up to ``connect_timeout_s`` for it to connect.
+
+        Nodes are identified in the background; a request waits for the identifications
+        under way (a site that just restarted may be one of them) before it picks a node.
+        """
         deadline = time.monotonic() + self.settings.connect_timeout_s
         announced = False
         while True:
             await self._refresh()
+            if self._identifying:
+                await asyncio.wait(self._identifying.values(), timeout=min(10.0, max(0.1, deadline - time.monotonic())))
             if client_id in self._nodes:
                 return self._nodes[client_id]
             if time.monotonic() >= deadline:
@@ -169,7 +181,8 @@ class FlowerTransport(ClientTransport):
             await asyncio.sleep(1.0)
 
     async def _refresh(self) -> None:
-        """Look at the connected nodes (at most twice a second) and identify new ones."""
+        """Look at the connected nodes (at most twice a second): forget those that left, and
+        start identifying new ones (a node that did not answer is asked again later)."""
         if self._refresh_lock is None:
             self._refresh_lock = asyncio.Lock()
         async with self._refresh_lock:
@@ -180,28 +193,35 @@ class FlowerTransport(ClientTransport):
                 if node_id not in online:
                     del self._nodes[client_id]
             retry_before = time.monotonic() - IDENTIFY_TIMEOUT_S
-            new = [nid for nid in online if nid not in self._known or (self._known[nid][0] is None and self._known[nid][1] < retry_before)]
-            names = await asyncio.gather(*(self._identify(nid) for nid in new), return_exceptions=True)
-            for node_id, name in zip(new, names, strict=True):
-                claimed = name if isinstance(name, str) else None
-                if isinstance(name, BaseException):
-                    logger.warning("node %s did not say which site it is: %s", node_id, name)
-                registered = online[node_id].name if online[node_id].HasField("name") else ""
-                if claimed is not None and registered and registered != claimed:
-                    logger.warning("node %s is registered as %r but claims client %r: refused", node_id, registered, claimed)
-                    claimed = None
-                self._known[node_id] = (claimed, time.monotonic())
-                if claimed is not None:
-                    self._nodes[claimed] = node_id  # the newest node of a client wins (a restarted site)
-                    self._emit("site_connected", {"client_id": claimed, "node_id": node_id})
+            for node_id, info in online.items():
+                known = self._known.get(node_id)
+                if node_id in self._identifying or (known is not None and (known[0] is not None or known[1] > retry_before)):
+                    continue
+                registered = info.name if info.HasField("name") else ""
+                self._identifying[node_id] = asyncio.create_task(self._identify(node_id, registered))
             self._refreshed_at = time.monotonic()
 
-    async def _identify(self, node_id: int) -> str:
-        body = await asyncio.wait_for(self._ask(node_id, IDENTIFY, {}, f"on node {node_id}"), IDENTIFY_TIMEOUT_S)
-        client_id = body.get("client_id")
-        if not isinstance(client_id, str) or not client_id:
-            raise SiteError(f"node {node_id} sent no client id")
-        return client_id
+    async def _identify(self, node_id: int, registered: str) -> None:
+        """Ask a node which client it serves and record the answer (the newest node of a
+        client wins: a restarted site). With node authentication (``registered``), a node
+        claiming another client id than its registered name is refused."""
+        claimed: str | None = None
+        try:
+            body = await asyncio.wait_for(self._ask(node_id, IDENTIFY, {}, f"on node {node_id}"), IDENTIFY_TIMEOUT_S)
+            claimed = body.get("client_id") if isinstance(body.get("client_id"), str) and body.get("client_id") else None
+            if claimed is None:
+                logger.warning("node %s sent no client id", node_id)
+            elif registered and registered != claimed:
+                logger.warning("node %s is registered as %r but claims client %r: refused", node_id, registered, claimed)
+                claimed = None
+        except Exception as exc:  # an unanswered or failed identification: asked again later
+            logger.info("node %s did not say which site it is: %s", node_id, exc)
+        finally:
+            self._identifying.pop(node_id, None)
+        self._known[node_id] = (claimed, time.monotonic())
+        if claimed is not None:
+            self._nodes[claimed] = node_id
+            self._emit("site_connected", {"client_id": claimed, "node_id": node_id})
 
     def _forget(self, node_id: int) -> None:
         self._known.pop(node_id, None)
