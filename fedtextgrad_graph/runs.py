@@ -21,7 +21,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-
 from langgraph.types import Command
 
 from .config import FedTextGradConfig
@@ -29,8 +28,8 @@ from .data import FederatedData
 from .metrics import Scorer
 from .models import SIMULATED_MODEL, Answerer, ModelRouter
 from .server import FederationRuntime, build_round_graph, initial_state
-from .server.runtime import SERVER_ROLES
 from .server.participation import quorum_message
+from .server.runtime import SERVER_ROLES
 from .state import merge_by_key
 from .transport import ClientTransport, LocalTransport
 

@@ -160,7 +160,8 @@ def site(
     except (ConfigError, DataError) as exc:
         fail(str(exc))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("fedtextgrad_graph.site").setLevel(logging.INFO)
+    for name in ("fedtextgrad_graph.site", "fedtextgrad_graph.transport.flower.site_executor"):
+        logging.getLogger(name).setLevel(logging.INFO)
     client_id, state = config.site.client_id, config.state_path
     runtime_port = free_port()
     command = supernode_command(

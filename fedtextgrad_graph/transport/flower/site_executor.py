@@ -76,10 +76,11 @@ def _execute(runtime_api: str, token: str) -> None:
         try:
             answer = app(message=message, context=context)
             status, details = SubStatus.COMPLETED, ""
-        except Exception as exc:  # the server gets one line; the site log keeps the traceback
-            logger.exception("site failed to answer a %s message", message.metadata.message_type)
-            answer = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=f"{type(exc).__name__}: {exc}"), reply_to=message)
-            details = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # one line for the site operator and the server; the traceback at DEBUG
+            details = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            logger.error("could not answer the server's %s message: %s", message.metadata.message_type, details)
+            logger.debug("traceback", exc_info=exc)
+            answer = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message)
         push_message(client, answer, context)
     except Exception:
         logger.exception("could not execute a ClientApp task")
