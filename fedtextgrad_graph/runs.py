@@ -29,7 +29,7 @@ from .metrics import Scorer
 from .models import SIMULATED_MODEL, Answerer, ModelRouter
 from .server import FederationRuntime, build_round_graph, initial_state
 from .server.participation import quorum_message
-from .server.runtime import SERVER_ROLES
+from .server.runtime import server_roles
 from .state import merge_by_key
 from .transport import ClientTransport, LocalTransport
 
@@ -263,9 +263,11 @@ async def run_federated(
 
 def configured_models(config: FedTextGradConfig) -> dict[str, str]:
     """Role -> model configured for a run: every role of every client in-process; across
-    machines only the server's roles (each site's models are recorded per round)."""
+    machines the roles the server calls (each site's models are recorded per round)."""
     router = ModelRouter.from_config(config)
-    return router.names() if config.transport.kind == LocalTransport.kind else router.names(SERVER_ROLES)
+    if config.transport.kind == LocalTransport.kind:
+        return router.names()
+    return router.names(server_roles(config, [name for name, task in config.tasks.items() if task.path]))
 
 
 def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str]) -> dict[str, Any]:

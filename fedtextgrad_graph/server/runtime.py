@@ -3,7 +3,7 @@ the LLM gateway, and the transport that reaches the clients."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
@@ -16,11 +16,7 @@ from ..models import Answerer, LLMCallRecord, LLMGateway, ModelRouter, ThreadBri
 from ..text import check_tokenizer
 from ..transport import ClientTransport, transport_class
 
-__all__ = ["SERVER_ROLES", "FederationRuntime"]
-
-SERVER_ROLES = ("task", "aggregator", "judge")
-"""The roles whose models the server may use: aggregation, and scoring on server-held data."""
-
+__all__ = ["FederationRuntime", "server_roles"]
 
 @dataclass
 class FederationRuntime:
@@ -103,14 +99,8 @@ class FederationRuntime:
         self.bridge.close()
 
     def roles_in_use(self) -> list[str]:
-        """The server roles this run calls: the aggregator for an LLM merge, and the task
-        (and judge) models when the server scores prompts on data it holds."""
-        roles = ["aggregator"] if create_aggregator(self.config.aggregation.strategy, _unused_generate).needs_model else []
-        if self.evaluation and (self.config.evaluation.mode == "server" or self.config.evaluation.test):
-            roles.append("task")
-            if any(self.config.tasks[task].metric == "judge" for task in self.evaluation):
-                roles.append("judge")
-        return roles
+        """The server roles this run calls (see :func:`server_roles`)."""
+        return server_roles(self.config, self.evaluation)
 
     def generate(self, role: str, round: int | None = None) -> Generate:
         """An async ``generate(system, user)`` for one of the server's roles."""
@@ -129,6 +119,22 @@ class FederationRuntime:
     async def accuracy(self, prompt: str, examples: list[Example], task: str, *, round: int | None = None) -> tuple[int, int]:
         """``(correct, total)`` of ``prompt`` on server-held examples of ``task``."""
         return await score_prompt(prompt, examples, answer=self.generate("task", round), score=self.scorer(task, round))
+
+
+def server_roles(config: FedTextGradConfig, held_tasks: Iterable[str]) -> list[str]:
+    """The roles whose models the server calls: the aggregator for an LLM merge, and the task
+    (and judge) models when it scores prompts on ``held_tasks``, the tasks whose data it holds."""
+    try:
+        merges_with_llm = create_aggregator(config.aggregation.strategy, _unused_generate).needs_model
+    except ValueError:  # a strategy registered by code that is not loaded now
+        merges_with_llm = True
+    roles = ["aggregator"] if merges_with_llm else []
+    held = list(held_tasks)
+    if held and (config.evaluation.mode == "server" or config.evaluation.test):
+        roles.append("task")
+        if any(config.tasks[task].metric == "judge" for task in held):
+            roles.append("judge")
+    return roles
 
 
 async def _unused_generate(system: str, user: str) -> str:
