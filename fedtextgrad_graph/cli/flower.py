@@ -104,7 +104,7 @@ def superlink(
             try:
                 node_id = register_site(settings, client_id, key)
             except FlowerConnectionError as exc:
-                errors.print(f"warning: {exc}", markup=False, highlight=False)
+                errors.print(f"note: {exc}", markup=False, highlight=False)
             else:
                 console.print(f"registered site {client_id} (node {node_id})", markup=False, highlight=False)
         security = "insecure HTTP" if insecure else "TLS" + (", registered sites only" if node_auth else "")

@@ -193,6 +193,10 @@ def register_site(settings: FlowerSettings, client_id: str, public_key: Path) ->
     control = _control_client(settings, _root_certificates(settings))
     try:
         registered = control.RegisterNode(RegisterNodeRequest(public_key=public_key_to_bytes(key), name=client_id))
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == httpx.codes.PRECONDITION_FAILED:  # Flower: key already in use
+            raise FlowerConnectionError(f"{client_id}'s key is already registered on {settings.superlink} (kept)") from None
+        raise FlowerConnectionError(f"could not register {client_id}'s key on {settings.superlink}: {_describe(exc)}") from None
     except httpx.HTTPError as exc:
         raise FlowerConnectionError(f"could not register {client_id}'s key on {settings.superlink}: {_describe(exc)}") from None
     finally:
