@@ -204,6 +204,15 @@ class Process:
         self._file.close()
 
 
+def _new_log(path: Path) -> Path:
+    """``path``, or ``name-2.out``, ``name-3.out``...: a restarted process writes a log of its own."""
+    n = 1
+    while path.exists():
+        n += 1
+        path = path.with_name(f"{path.name.split('.')[0].rsplit('-', 1)[0]}-{n}.out")
+    return path
+
+
 class Federation:
     """A SuperLink and sites, started by the tests and stopped by them alone."""
 
@@ -220,18 +229,14 @@ class Federation:
     def start_superlink(self, *args: str | Path) -> Process:
         state = self.root / "superlink"
         self.link = Process(
-            ["superlink", "--port", str(self.port), "--state-dir", state, *args], cwd=self.root, log=self.root / "superlink.out"
+            ["superlink", "--port", str(self.port), "--state-dir", state, *args], cwd=self.root, log=_new_log(self.root / "superlink.out")
         )
         self.processes.append(self.link)
         self.link.wait_for_output("SuperLink ready", 60)
         return self.link
 
     def start_site(self, site_toml: Path, *args: str | Path, connect: bool = True) -> Process:
-        log = site_toml.parent / "site.out"
-        restarts = 1
-        while log.exists():  # a restarted site writes a log of its own
-            restarts += 1
-            log = site_toml.parent / f"site-{restarts}.out"
+        log = _new_log(site_toml.parent / "site.out")
         process = Process(["site", site_toml, "--superlink", self.address, *args], cwd=site_toml.parent, log=log)
         self.processes.append(process)
         if connect:
