@@ -106,7 +106,10 @@ class HostedRun:
             self.flower_run_id = self._start_run(address, certificates)
             token = self._claim(address, certificates)
         except httpx.HTTPError as exc:
-            raise FlowerConnectionError(f"cannot reach the SuperLink at {address}: {_describe(exc)}") from None
+            reason = _describe(exc)
+            if self.settings.insecure and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+                reason += " (a SuperLink with TLS drops plain HTTP: pass --root-certificates CA.pem instead of --insecure)"
+            raise FlowerConnectionError(f"cannot reach the SuperLink at {address}: {reason}") from None
         grid = HttpGrid(address, self.settings.insecure, certificates, token=token)
         task_input = grid._runtime_client.PullTaskInput(PullTaskInputRequest())  # noqa: SLF001  # as flwr-serverapp does
         TaskIdentity.task_id = task_input.task_id
@@ -212,6 +215,4 @@ def _describe(exc: httpx.HTTPError) -> str:
         return f"its TLS certificate is not trusted ({text}); pass --root-certificates CA.pem"
     if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text:
         return f"TLS handshake failed ({text}); is the SuperLink started with --insecure?"
-    if "disconnected without sending a response" in text:
-        return f"{text} (a SuperLink with TLS drops plain HTTP: pass --root-certificates CA.pem instead of --insecure)"
     return text
