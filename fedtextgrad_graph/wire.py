@@ -6,7 +6,9 @@ The same types serve the in-process transport and Flower (as JSON in a message).
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal
+
+from typing_extensions import TypedDict  # pydantic validates these (Flower replies) on Python < 3.12
 
 __all__ = ["ClientTask", "ClientUpdate", "EvaluateRequest", "EvaluateResult", "StepOutcome", "StepRecord", "TrainRequest"]
 

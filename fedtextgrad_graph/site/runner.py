@@ -22,10 +22,15 @@ from .cache import ResultCache
 from .config import SiteConfig
 from .context import SITE_ROLES, Site
 
-__all__ = ["SiteRunner"]
+__all__ = ["RequestRefused", "SiteRunner"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class RequestRefused(ValueError):
+    """A request this site does not serve (another client or task, a malformed message).
+    Its text is the only error text a site sends back: other failures may quote its data."""
 
 
 class SiteRunner:
@@ -119,10 +124,10 @@ class SiteRunner:
 
     def _check(self, client_id: str, task: str | None) -> None:
         if client_id != self.client_id:
-            raise ValueError(f"this site serves client {self.client_id!r}, not {client_id!r}")
+            raise RequestRefused(f"this site serves client {self.client_id!r}, not {client_id!r}")
         declared = self.config.site.task
         if task is not None and declared is not None and task != declared:
-            raise ValueError(f"site {self.client_id!r} holds task {declared!r}; the server asked for {task!r}")
+            raise RequestRefused(f"site {self.client_id!r} holds task {declared!r}; the server asked for {task!r}")
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()

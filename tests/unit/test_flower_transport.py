@@ -1,5 +1,5 @@
 """The Flower transport against an in-memory Grid: which node serves which site, and what a
-failed or refused site becomes. (Real SuperLinks and SuperNodes: tests/integration.)"""
+failed, refused or invalid site becomes, and what a site tells it. (Real SuperLinks and SuperNodes: tests/integration.)"""
 
 from __future__ import annotations
 
@@ -13,10 +13,16 @@ from flwr.proto.node_pb2 import NodeInfo  # pylint: disable=no-name-in-module
 from flwr.supercore.task_identity import TaskIdentity
 
 from fedtextgrad_graph.config import FlowerSettings
+from fedtextgrad_graph.site.config import load_site_config
+from fedtextgrad_graph.site.runner import SiteRunner
 from fedtextgrad_graph.transport import ClientUnavailable
+from fedtextgrad_graph.transport.flower import messages, site_app, site_executor
 from fedtextgrad_graph.transport.flower.messages import IDENTIFY, payload, reply
 from fedtextgrad_graph.transport.flower.server_transport import FlowerTransport, SiteError
 from fedtextgrad_graph.wire import EvaluateRequest
+
+from ..conftest import write_bbh
+from .test_site import SITE
 
 Handler = Callable[[Message], Message]
 
@@ -129,3 +135,60 @@ async def test_error_replies_name_the_site(code, error, match):
     with pytest.raises(error, match=match):
         await flower.evaluate(request("site-a"))
     await flower.aclose()
+
+
+def answering(body: dict) -> Handler:
+    def handle(message: Message) -> Message:
+        if message.metadata.message_type == IDENTIFY:
+            return reply(message, {"client_id": "site-a", "task": None})
+        return reply(message, body)
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ({"client_id": "site-a", "correct": "3", "total": 6, "llm_calls": 6}, "invalid reply: malformed EvaluateResult: correct: Input should be a valid integer"),
+        ({"client_id": "site-a", "total": 6, "llm_calls": 6}, "invalid reply: malformed EvaluateResult: correct: Field required"),
+        ({"client_id": "site-a", "correct": 7, "total": 6, "llm_calls": 6}, r"impossible score \(7 correct of 6\)"),
+        ({"client_id": "site-b", "correct": 3, "total": 6, "llm_calls": 6}, "sent a score for client 'site-b'"),
+    ],
+)
+async def test_an_invalid_reply_is_a_site_error_not_a_crash(body, match):
+    grid = FakeGrid()
+    grid.add(11, answering(body))
+    flower = transport(grid)
+    with pytest.raises(SiteError, match=match):
+        await flower.evaluate(request("site-a"))
+    await flower.aclose()
+
+
+def test_only_a_refusal_sends_its_text_to_the_server(tmp_path, monkeypatch, caplog):
+    """Other failures may quote the site's data: the server hears only their kind."""
+    write_bbh(tmp_path / "data.json", n=24)
+    (tmp_path / "site.toml").write_text(SITE, encoding="utf-8")
+    answers: list[Message] = []
+    monkeypatch.setattr(site_executor, "pull_task_input", lambda client: (incoming, None, None, None))
+    monkeypatch.setattr(site_executor, "push_message", lambda client, answer, context: answers.append(answer))
+    monkeypatch.setattr(site_executor, "push_task_output", lambda *args: None)
+    monkeypatch.setattr(site_executor, "HeartbeatSender", lambda fn: type("Beat", (), {"start": lambda s: None, "stop": lambda s: None})())
+
+    runner = SiteRunner(load_site_config(tmp_path / "site.toml"))
+    site_app.serve_with(runner)
+    try:
+        incoming = messages.request(1, messages.EVALUATE, {"run_id": "r", "client_id": "site-b", "round": 1, "prompt": "p", "split": "validation"})
+        site_executor._execute("127.0.0.1:1", "token")  # noqa: SLF001
+        assert "serves client 'site-a', not 'site-b'" in answers[-1].error.reason
+
+        def leak(request):
+            raise RuntimeError("could not parse 'patient 123: the answer is 42'")
+
+        monkeypatch.setattr(runner, "evaluate", leak)
+        incoming = messages.request(1, messages.EVALUATE, {"run_id": "r", "client_id": "site-a", "round": 1, "prompt": "p", "split": "validation"})
+        site_executor._execute("127.0.0.1:1", "token")  # noqa: SLF001
+        assert answers[-1].error.reason == "RuntimeError at the site (details in its log)"
+        assert "patient 123" in caplog.text  # the site's own operator sees it
+    finally:
+        site_app.serve_with(None)
+        runner.close()

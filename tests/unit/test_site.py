@@ -10,7 +10,7 @@ import pytest
 from fedtextgrad_graph import ConfigError, DataError
 from fedtextgrad_graph.server.graph import train_request
 from fedtextgrad_graph.site.config import load_site_config
-from fedtextgrad_graph.site.runner import SiteRunner
+from fedtextgrad_graph.site.runner import RequestRefused, SiteRunner
 from fedtextgrad_graph.wire import ClientTask, EvaluateRequest
 
 from ..conftest import write_bbh
@@ -90,9 +90,10 @@ def test_a_site_returns_its_finished_update_without_new_llm_calls(site_toml):
 def test_a_site_refuses_requests_for_another_client_or_task(site_toml):
     runner = SiteRunner(load_site_config(site_toml))
     try:
-        with pytest.raises(ValueError, match="serves client 'site-a', not 'site-b'"):
+        with pytest.raises(RequestRefused, match="serves client 'site-a', not 'site-b'"):
             runner.train(_request(client_id="site-b"))
-        with pytest.raises(ValueError, match="holds task 'counting'; the server asked for 'arithmetic'"):
+        with pytest.raises(RequestRefused, match="holds task 'counting'; the server asked for 'arithmetic'"):
             runner.train(_request(task="arithmetic"))
     finally:
         runner.close()
+

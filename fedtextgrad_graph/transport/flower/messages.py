@@ -8,9 +8,11 @@ Message types: ``train`` (a :class:`TrainRequest`, answered by a :class:`ClientU
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any, TypeVar
 
 from flwr.app import ConfigRecord, Message, RecordDict
+from pydantic import TypeAdapter, ValidationError
 
 __all__ = ["EVALUATE", "IDENTIFY", "TRAIN", "WIRE_VERSION", "payload", "reply", "request", "typed"]
 
@@ -50,8 +52,16 @@ def payload(message: Message) -> dict[str, Any]:
 
 
 def typed(body: dict[str, Any], cls: type[T]) -> T:
-    """``body`` as the wire type ``cls`` (a TypedDict), with its required keys checked."""
-    missing = sorted(cls.__required_keys__ - body.keys())  # type: ignore[attr-defined]
-    if missing:
-        raise ValueError(f"malformed {cls.__name__}: missing {', '.join(missing)}")
-    return {key: body[key] for key in cls.__annotations__ if key in body}  # type: ignore[return-value]
+    """``body`` as the wire type ``cls`` (a TypedDict): every field present with its exact type,
+    unknown keys dropped. ``ValueError`` names the first wrong field."""
+    try:
+        return _adapter(cls).validate_python(body, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "the body"
+        raise ValueError(f"malformed {cls.__name__}: {field}: {error['msg']}") from None
+
+
+@cache
+def _adapter(cls: type[T]) -> TypeAdapter[T]:
+    return TypeAdapter(cls)

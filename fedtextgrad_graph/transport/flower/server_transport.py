@@ -42,7 +42,15 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 class SiteError(RuntimeError):
-    """A site answered with an error (its ClientApp raised, or crashed)."""
+    """A site answered with an error (its ClientApp raised, or crashed) or an invalid reply."""
+
+
+def _checked(body: dict[str, Any], cls: type[T], who: str) -> T:
+    """A site's reply as the wire type ``cls``, or :class:`SiteError` (the client is dropped)."""
+    try:
+        return typed(body, cls)
+    except ValueError as exc:
+        raise SiteError(f"site {who} sent an invalid reply: {exc}") from None
 
 
 class FlowerTransport(ClientTransport):
@@ -94,12 +102,22 @@ class FlowerTransport(ClientTransport):
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def train(self, request: TrainRequest) -> ClientUpdate:
-        node = await self._node_of(request["client_id"])
-        return typed(await self._ask(node, TRAIN, dict(request), request["client_id"]), ClientUpdate)
+        who = request["client_id"]
+        update = _checked(await self._ask(await self._node_of(who), TRAIN, dict(request), who), ClientUpdate, who)
+        if (update["client_id"], update["round"]) != (who, request["round"]):
+            raise SiteError(f"site {who} sent an update for client {update['client_id']!r} round {update['round']}")
+        if min(update["accepted"], update["rejected"], update["malformed"], update["llm_calls"]) < 0:
+            raise SiteError(f"site {who} sent an update with negative counts")
+        return update
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
-        node = await self._node_of(request["client_id"])
-        return typed(await self._ask(node, EVALUATE, dict(request), request["client_id"]), EvaluateResult)
+        who = request["client_id"]
+        result = _checked(await self._ask(await self._node_of(who), EVALUATE, dict(request), who), EvaluateResult, who)
+        if result["client_id"] != who:
+            raise SiteError(f"site {who} sent a score for client {result['client_id']!r}")
+        if not 0 <= result["correct"] <= result["total"] or result["llm_calls"] < 0:
+            raise SiteError(f"site {who} sent an impossible score ({result['correct']} correct of {result['total']})")
+        return result
 
     # -- the Grid, on its own thread ----------------------------------------------------
 

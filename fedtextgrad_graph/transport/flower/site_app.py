@@ -9,17 +9,19 @@ A SuperNode that launches ClientApps itself finds the site through its node conf
 from __future__ import annotations
 
 import threading
+from typing import TypeVar
 
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from ...site.config import load_site_config
-from ...site.runner import SiteRunner
+from ...site.runner import RequestRefused, SiteRunner
 from ...wire import EvaluateRequest, TrainRequest
 from .messages import payload, reply, typed
 
 __all__ = ["app", "serve_with"]
 
+T = TypeVar("T")
 _lock = threading.Lock()
 _runner: SiteRunner | None = None
 
@@ -38,7 +40,7 @@ def _site(context: Context) -> SiteRunner:
             config = context.node_config
             path = config.get("site-config")
             if not path:
-                raise ValueError(
+                raise RequestRefused(
                     "this SuperNode serves no site: start it with fedtextgrad-graph site SITE.toml, "
                     "or give flower-supernode --node-config 'site-config=\"/path/to/site.toml\"'"
                 )
@@ -62,10 +64,17 @@ def identify(message: Message, context: Context) -> Message:
 @app.train()
 def train(message: Message, context: Context) -> Message:
     """The round's local TextGrad steps; the reply carries the prompt and counts only."""
-    return reply(message, dict(_site(context).train(typed(payload(message), TrainRequest))))
+    return reply(message, dict(_site(context).train(_request(message, TrainRequest))))
 
 
 @app.evaluate()
 def evaluate(message: Message, context: Context) -> Message:
     """Score a prompt on the site's own data; the reply carries counts only."""
-    return reply(message, dict(_site(context).evaluate(typed(payload(message), EvaluateRequest))))
+    return reply(message, dict(_site(context).evaluate(_request(message, EvaluateRequest))))
+
+
+def _request(message: Message, cls: type[T]) -> T:
+    try:
+        return typed(payload(message), cls)
+    except ValueError as exc:
+        raise RequestRefused(str(exc)) from None

@@ -25,6 +25,7 @@ from flwr.supercore.retry import make_simple_http_retry_invoker
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
 
+from ...site.runner import RequestRefused
 from .site_app import app
 
 __all__ = ["serve_clientapp_tasks"]
@@ -34,7 +35,8 @@ POLL_S = 0.1
 
 
 def serve_clientapp_tasks(runtime_api: str, stop: threading.Event) -> None:
-    """Execute the SuperNode's ClientApp tasks with :data:`site_app.app` until ``stop`` is set.
+    """Execute the SuperNode's ClientApp tasks with :data:`site_app.app` until ``stop`` is set
+    (or an unexpected error, logged, ends the thread).
 
     Args:
         runtime_api: The SuperNode's Runtime API on loopback (``127.0.0.1:PORT``).
@@ -54,6 +56,9 @@ def serve_clientapp_tasks(runtime_api: str, stop: threading.Event) -> None:
                 _execute(runtime_api, acquired.token)
             else:
                 stop.wait(POLL_S)
+    except Exception as exc:  # the site process sees the thread end and stops with this line
+        logger.error("stopped serving the SuperNode's messages: %s: %s", type(exc).__name__, exc)
+        logger.debug("traceback", exc_info=exc)
     finally:
         acquirer.close()
 
@@ -76,10 +81,16 @@ def _execute(runtime_api: str, token: str) -> None:
         try:
             answer = app(message=message, context=context)
             status, details = SubStatus.COMPLETED, ""
-        except Exception as exc:  # one line for the site operator and the server; the traceback at DEBUG
-            details = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-            logger.error("could not answer the server's %s message: %s", message.metadata.message_type, details)
+        except Exception as exc:  # one line for the site operator, the traceback at DEBUG
+            logger.error(
+                "could not answer the server's %s message: %s: %s",
+                message.metadata.message_type,
+                type(exc).__name__,
+                " ".join(str(exc).split())[:300],
+            )
             logger.debug("traceback", exc_info=exc)
+            # The server learns only what kind of failure: an error's text may quote the site's data.
+            details = str(exc) if isinstance(exc, RequestRefused) else f"{type(exc).__name__} at the site (details in its log)"
             answer = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message)
         push_message(client, answer, context)
     except Exception:
