@@ -140,7 +140,7 @@ def _flower(root: Path, server: Path, site_files: list[Path], *, default_isolati
         if not default_isolation:
             for site in site_files:
                 _wait_text(site.parent / f"{name}.out", "serving rounds", 120)
-        command = [*CLI, "run", str(server), "--superlink", address, "--insecure", "--run-id", name]
+        command = [*CLI, "run", str(server), "--superlink", address, "--insecure", "--server-secret", str(root / "link" / "server.secret"), "--run-id", name]
         run = subprocess.run(command, cwd=root, capture_output=True, text=True)
         if run.returncode:
             raise RuntimeError(run.stdout + run.stderr)

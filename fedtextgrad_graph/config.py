@@ -228,11 +228,13 @@ class ConvergenceConfig(_Strict):
 
 
 class FlowerSettings(_Strict):
-    """How the server reaches Flower sites: the SuperLink's address and its TLS settings."""
+    """How the server reaches Flower sites: the SuperLink's address, its TLS settings and the
+    file holding the secret that lets this process (and no site) run rounds on it."""
 
     superlink: str = f"127.0.0.1:{DEFAULT_SUPERLINK_PORT}"
     insecure: bool = False
     root_certificates: str | None = None
+    server_secret: str | None = None
     connect_timeout_s: float = Field(default=120.0, gt=0)
 
 

@@ -61,7 +61,15 @@ InsecureOpt = Annotated[
 ]
 RootCertificatesOpt = Annotated[
     Path | None,
-    typer.Option("--root-certificates", help="CA certificate (PEM) that signed the SuperLink's TLS certificate.", rich_help_panel="Flower"),
+    typer.Option("--root-certificates", help="CA certificate (PEM) that signed the SuperLink's TLS certificate (default: the system's trusted CAs).", rich_help_panel="Flower"),
+]
+ServerSecretOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--server-secret",
+        help="The SuperLink's server secret (STATE_DIR/server.secret, written by 'superlink'): it lets this process run rounds there.",
+        rich_help_panel="Flower",
+    ),
 ]
 DEFAULT_RUNS_DIR = Path("runs")
 T = TypeVar("T")
@@ -143,22 +151,24 @@ def execute_run(
 
 
 def _flower_settings(
-    config: FedTextGradConfig, superlink: str | None, insecure: bool, root_certificates: Path | None
+    config: FedTextGradConfig, superlink: str | None, insecure: bool, root_certificates: Path | None, server_secret: Path | None
 ) -> FedTextGradConfig:
     """``config`` reaching Flower sites through ``superlink`` (unchanged without one)."""
     if superlink is None:
-        if insecure or root_certificates:
-            fail("--insecure and --root-certificates go with --superlink HOST:PORT")
+        if insecure or root_certificates or server_secret:
+            fail("--insecure, --root-certificates and --server-secret go with --superlink HOST:PORT")
         return config
     if insecure and root_certificates:
         fail("choose --insecure (plain HTTP) or --root-certificates (TLS), not both")
-    if root_certificates is not None and not root_certificates.is_file():
-        fail(f"--root-certificates: {root_certificates} is not a file")
+    for option, path in (("--root-certificates", root_certificates), ("--server-secret", server_secret)):
+        if path is not None and not path.is_file():
+            fail(f"{option}: {path} is not a file")
     settings = config.transport.flower.model_copy(
         update={
             "superlink": superlink,
             "insecure": insecure,
             "root_certificates": str(root_certificates.resolve()) if root_certificates else None,
+            "server_secret": str(server_secret.resolve()) if server_secret else None,
         }
     )
     return config.with_flower(settings)
@@ -192,13 +202,14 @@ def run(
     superlink: SuperlinkOpt = None,
     insecure: InsecureOpt = False,
     root_certificates: RootCertificatesOpt = None,
+    server_secret: ServerSecretOpt = None,
 ) -> None:
     """Start a federated prompt-optimization run (clients in this process, or Flower sites)."""
     try:
         cfg = load_config(config, data_dir=data_dir).with_model_override(model, base_url)
     except ConfigError as exc:
         fail(str(exc))
-    cfg = _flower_settings(cfg, superlink, insecure, root_certificates)
+    cfg = _flower_settings(cfg, superlink, insecure, root_certificates, server_secret)
     run_id = run_id or new_run_id(cfg.run.name)
     execute_run(cfg, run_id=run_id, runs_dir=runs_dir, checkpoint=checkpoint, resume=False)
 
@@ -240,6 +251,7 @@ def resume(
     superlink: SuperlinkOpt = None,
     insecure: InsecureOpt = False,
     root_certificates: RootCertificatesOpt = None,
+    server_secret: ServerSecretOpt = None,
 ) -> None:
     """Continue an interrupted run from its last checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
@@ -249,7 +261,7 @@ def resume(
         cfg = cfg.with_data_dir(data_dir)
     if model or base_url or data_dir:
         console.print("note: --model, --base-url and --data-dir apply to this resume only; they are not saved with the run")
-    cfg = _flower_settings(cfg.with_model_override(model, base_url), superlink, insecure, root_certificates)
+    cfg = _flower_settings(cfg.with_model_override(model, base_url), superlink, insecure, root_certificates, server_secret)
     if run_status(state) == "completed":
         console.print(f"run {run_id} already completed")
         print_summary(_write_results(state, cfg, run_id, runs_dir / run_id), runs_dir / run_id)

@@ -66,8 +66,8 @@ def superlink(
 ) -> None:
     """Start a Flower SuperLink for fedtextgrad-graph runs (Ctrl-C stops it)."""
     _flower()
-    from ..transport.flower.processes import FlowerProcess, TLSFiles, superlink_command, wait_for_port
-    from ..transport.flower.server_hosting import FlowerConnectionError, register_site
+    from ..transport.flower.processes import FlowerProcess, TLSFiles, ensure_server_secret, superlink_command, wait_for_port
+    from ..transport.flower.server_hosting import FlowerConnectionError, load_site_key, register_site
 
     tls_files = (ssl_certfile, ssl_keyfile, ssl_ca_certfile)
     if insecure and any(tls_files):
@@ -79,19 +79,23 @@ def superlink(
             fail(f"{path}: no such file")
     if node_auth and insecure:
         fail("--node-auth needs TLS: Flower authenticates sites only over TLS")
-    keys: dict[str, Path] = {}
+    keys: dict[str, bytes] = {}
     for entry in site_key or []:
         client_id, sep, key = entry.partition("=")
         if not sep or not client_id or not key:
             fail(f"--site-key {entry!r}: expected CLIENT_ID=PUBLIC_KEY_FILE")
-        if not Path(key).is_file():
-            fail(f"--site-key {client_id}: {key}: no such file")
-        keys[client_id] = Path(key)
+        try:
+            keys[client_id] = load_site_key(Path(key))
+        except FlowerConnectionError as exc:
+            fail(f"--site-key {client_id}: {exc}")
     if keys and not node_auth:
         fail("--site-key registers keys for --node-auth; add --node-auth")
     tls = None if insecure else TLSFiles(*(p.resolve() for p in tls_files))  # type: ignore[union-attr]
     state_dir.mkdir(parents=True, exist_ok=True)
-    command = superlink_command(host=host, port=port, database=state_dir / "superlink.db", tls=tls, node_auth=node_auth)
+    secret = ensure_server_secret(state_dir / "server.secret")
+    command = superlink_command(
+        host=host, port=port, database=state_dir / "superlink.db", server_secret=secret.resolve(), tls=tls, node_auth=node_auth
+    )
     link = FlowerProcess(command, state_dir / "superlink.log", env={"FLWR_HOME": str((state_dir / "flwr").resolve())}).start()
     stop = threading.Event()
     _stop_on_sigterm(stop)
@@ -104,7 +108,14 @@ def superlink(
             try:
                 node_id = register_site(settings, client_id, key)
             except FlowerConnectionError as exc:
-                errors.print(f"note: {exc}", markup=False, highlight=False)
+                fail(str(exc), code=1)
+            if node_id is None:
+                errors.print(
+                    f"note: {client_id}'s key is already registered in {state_dir / 'superlink.db'} (kept as it was; "
+                    "a key registered under another client id is refused as this one: use a fresh --state-dir)",
+                    markup=False,
+                    highlight=False,
+                )
             else:
                 console.print(f"registered site {client_id} (node {node_id})", markup=False, highlight=False)
         security = "insecure HTTP" if insecure else "TLS" + (", registered sites only" if node_auth else "")
@@ -112,7 +123,8 @@ def superlink(
         console.print(
             f"SuperLink ready on {host}:{port} ({security}); database {state_dir / 'superlink.db'}, log {link.log}\n"
             f"  sites:  fedtextgrad-graph site SITE.toml --superlink {address} {connect}\n"
-            f"  server: fedtextgrad-graph run CONFIG.toml --superlink {address} {connect}",
+            f"  server: fedtextgrad-graph run CONFIG.toml --superlink {address} {connect} --server-secret {secret}\n"
+            f"  ({secret} lets a process run rounds here: keep it to the server operator)",
             markup=False,
             highlight=False,
         )
@@ -133,7 +145,7 @@ def site(
     superlink: Annotated[str, typer.Option("--superlink", help="The server's SuperLink (HOST:PORT).")],
     insecure: Annotated[bool, typer.Option("--insecure", help="Plain HTTP to the SuperLink, no TLS (loopback and tests only).")] = False,
     root_certificates: Annotated[
-        Path | None, typer.Option("--root-certificates", help="CA certificate (PEM) that signed the SuperLink's certificate.")
+        Path | None, typer.Option("--root-certificates", help="CA certificate (PEM) that signed the SuperLink's certificate (default: the system's trusted CAs).")
     ] = None,
     auth_key: Annotated[
         Path | None, typer.Option("--auth-key", help="This SuperNode's private key (ECDSA, PEM/OpenSSH), registered on the SuperLink.")
@@ -151,6 +163,8 @@ def site(
 
     if insecure and root_certificates:
         fail("choose --insecure (plain HTTP) or --root-certificates (TLS), not both")
+    if insecure and auth_key:
+        fail("--auth-key needs TLS: Flower authenticates sites only over TLS")
     for option, path in (("--root-certificates", root_certificates), ("--auth-key", auth_key)):
         if path is not None and not path.is_file():
             fail(f"{option}: {path} is not a file")
@@ -167,7 +181,7 @@ def site(
     command = supernode_command(
         superlink=superlink,
         runtime_port=runtime_port,
-        client_id=client_id,
+        insecure=insecure,
         root_certificates=root_certificates.resolve() if root_certificates else None,
         auth_key=auth_key.resolve() if auth_key else None,
     )
@@ -188,6 +202,8 @@ def site(
         while not stop.wait(0.5):
             if not node.running():
                 fail(f"site {client_id}: {_why_stopped(node.tail())}; its log ({node.log}) ends with:\n{node.tail()}", code=1)
+            if not executor.is_alive():
+                fail(f"site {client_id}: stopped serving messages (see the error above)", code=1)
             if not connected and (found := node.find(_NODE_ID)):
                 connected = True
                 console.print(f"site {client_id}: connected as node {found.group(1)}; serving rounds", markup=False, highlight=False)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..config import ConfigError, ModelsConfig, TaskConfig, format_validation_error, override_models, read_toml
 
@@ -35,14 +35,21 @@ class SiteSettings(_Strict):
     """Who this site is and how it runs.
 
     ``task`` (optional) names the task this site's data is for; a server asking it to train
-    on another task is refused. ``state_dir`` (relative to the site file) keeps the site's
-    last result per run, so a resumed server gets finished work back without new LLM calls.
+    on another task is refused. ``state_dir`` (relative to the site file) keeps, in a
+    folder per client id, the site's last result per run, so a resumed server gets finished work back without new LLM calls.
     """
 
     client_id: str = Field(min_length=1)
     task: str | None = None
     max_concurrency: int = Field(default=8, gt=0)
     state_dir: str = ".fedtextgrad-site"
+
+    @field_validator("client_id")
+    @classmethod
+    def _usable_as_folder_name(cls, value: str) -> str:
+        if value in (".", "..") or any(c in value for c in "/\\\0"):
+            raise ValueError("a client id names a folder of the site's state: no '/', '\\', '.' or '..'")
+        return value
 
 
 class SiteConfig(_Strict):
@@ -55,7 +62,8 @@ class SiteConfig(_Strict):
 
     @property
     def state_path(self) -> Path:
-        return Path(self.data_dir) / self.site.state_dir
+        """This client's folder in ``state_dir`` (two site files beside each other keep apart)."""
+        return Path(self.data_dir) / self.site.state_dir / self.site.client_id
 
     def with_model_override(self, model: str | None = None, base_url: str | None = None) -> SiteConfig:
         """A copy where ``model``/``base_url`` replace every role's setting."""

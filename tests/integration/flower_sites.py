@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from fedtextgrad_graph.transport.flower.processes import TLSFiles
+
 from ..conftest import counting_examples, wait_for
 from .cli import COMMAND, cli_env
 from .redis_server import free_port
 
 
-@dataclass(frozen=True)
-class TLS:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def make_tls(directory: Path) -> TLS:
+def make_tls(directory: Path) -> TLSFiles:
     """A CA and a certificate for 127.0.0.1/localhost signed by it."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -65,10 +59,10 @@ def make_tls(directory: Path) -> TLS:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    tls = TLS(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    tls.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    tls.key.write_bytes(
+    tls = TLSFiles(certfile=directory / "server.pem", keyfile=directory / "server.key", ca_certfile=directory / "ca.pem")
+    tls.ca_certfile.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.keyfile.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return tls
@@ -226,6 +220,11 @@ class Federation:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def server_secret(self) -> Path:
+        """What ``superlink`` wrote: ``run`` needs it to run rounds there."""
+        return self.root / "superlink" / "server.secret"
+
     def start_superlink(self, *args: str | Path) -> Process:
         state = self.root / "superlink"
         self.link = Process(
@@ -252,7 +251,8 @@ class Federation:
             cwd=self.root,
             log=self.root / "superlink.out",
             command=[str(Path(sys.executable).parent / "flower-superlink")],
-            env={"FLWR_HOME": str(flwr_home)},
+            # it starts flower-superexec from PATH: this environment's, even when not activated
+            env={"FLWR_HOME": str(flwr_home), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
         )  # fmt: skip
         self.processes.append(self.link)
         self.link.wait_for_output("Uvicorn running", 60)
@@ -272,7 +272,7 @@ class Federation:
 
 def site_calls(site_dir: Path, run_id: str) -> list[dict[str, Any]]:
     """The LLM calls a site logged for ``run_id`` (metadata only)."""
-    path = site_dir / ".fedtextgrad-site" / "events.jsonl"
+    path = site_dir / ".fedtextgrad-site" / site_dir.name / "events.jsonl"
     if not path.exists():
         return []
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.endswith("}")]

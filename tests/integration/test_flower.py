@@ -69,7 +69,7 @@ def test_two_rounds_over_flower_with_every_site_in_every_round(federation, endpo
     server_dir = tmp_path / "server"
     config = write_server(server_dir, SITES, rounds=2)
 
-    done = cli("run", config, "--superlink", federation.address, "--insecure", "--run-id", "fl", cwd=server_dir, timeout=300)
+    done = cli("run", config, "--superlink", federation.address, "--insecure", "--server-secret", federation.server_secret, "--run-id", "fl", cwd=server_dir, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     out = results(server_dir / "runs" / "fl")
     assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2]
@@ -103,7 +103,7 @@ def test_a_site_killed_mid_round_is_dropped_and_rejoins_when_restarted(federatio
     server_dir = tmp_path / "server"
     config = write_server(server_dir, SITES, rounds=3, deadline_s=20)
     run = Process(
-        ["run", config, "--superlink", federation.address, "--insecure", "--run-id", "kill-site"],
+        ["run", config, "--superlink", federation.address, "--insecure", "--server-secret", federation.server_secret, "--run-id", "kill-site"],
         cwd=server_dir,
         log=server_dir / "run.out",
     )
@@ -132,7 +132,7 @@ def test_the_server_killed_mid_round_resumes_without_repeating_site_calls(federa
     config = write_server(server_dir, SITES, rounds=2)
     run_dir = server_dir / "runs" / "kill-server"
     run = Process(
-        ["run", config, "--superlink", federation.address, "--insecure", "--run-id", "kill-server"],
+        ["run", config, "--superlink", federation.address, "--insecure", "--server-secret", federation.server_secret, "--run-id", "kill-server"],
         cwd=server_dir,
         log=server_dir / "run.out",
     )
@@ -164,13 +164,13 @@ def test_tls_and_node_auth_refuse_an_unregistered_site(federation, endpoint, tmp
     registered_key, registered_pub = make_node_key(tmp_path / "keys", "site-a")
     stranger_key, _ = make_node_key(tmp_path / "keys", "site-b")
     federation.start_superlink(
-        "--ssl-certfile", tls.cert, "--ssl-keyfile", tls.key, "--ssl-ca-certfile", tls.ca,
+        "--ssl-certfile", tls.certfile, "--ssl-keyfile", tls.keyfile, "--ssl-ca-certfile", tls.ca_certfile,
         "--node-auth", "--site-key", f"site-a={registered_pub}",
     )  # fmt: skip
     assert "registered site site-a" in federation.link.output()
     sites = _sites(tmp_path, endpoint.base_url)
-    federation.start_site(sites["site-a"], "--root-certificates", tls.ca, "--auth-key", registered_key)
-    stranger = federation.start_site(sites["site-b"], "--root-certificates", tls.ca, "--auth-key", stranger_key, connect=False)
+    federation.start_site(sites["site-a"], "--root-certificates", tls.ca_certfile, "--auth-key", registered_key)
+    stranger = federation.start_site(sites["site-b"], "--root-certificates", tls.ca_certfile, "--auth-key", stranger_key, connect=False)
     stranger.popen.wait(90)
     assert stranger.popen.returncode == 1 and "the SuperLink refused this site" in stranger.output()
 
@@ -178,7 +178,13 @@ def test_tls_and_node_auth_refuse_an_unregistered_site(federation, endpoint, tmp
     config = write_server(server_dir, ["site-a"], rounds=1)
     plain = cli("run", config, "--superlink", federation.address, "--insecure", "--run-id", "plain", cwd=server_dir)
     assert plain.returncode == 2 and "pass --root-certificates" in plain.stderr
-    done = cli("run", config, "--superlink", federation.address, "--root-certificates", tls.ca, "--run-id", "tls", cwd=server_dir, timeout=240)
+    # Only the holder of the SuperLink's server secret runs rounds: a site could reach the port too.
+    rogue = cli("run", config, "--superlink", federation.address, "--root-certificates", tls.ca_certfile, "--run-id", "rogue", cwd=server_dir)
+    assert rogue.returncode == 2 and "pass --server-secret" in rogue.stderr, rogue.stderr
+    done = cli(
+        "run", config, "--superlink", federation.address, "--root-certificates", tls.ca_certfile,
+        "--server-secret", federation.server_secret, "--run-id", "tls", cwd=server_dir, timeout=240,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(results(server_dir / "runs" / "tls")["history"][0]["client_prompts"]) == ["site-a"]
 
@@ -224,8 +230,15 @@ def test_bad_flower_input_is_one_line_before_anything_starts(tmp_path):
         (["site", tmp_path / "nope.toml", "--superlink", "127.0.0.1:1"], "nope.toml: site file not found"),
         (["site", site_toml, "--superlink", "127.0.0.1:1", "--insecure", "--root-certificates", site_toml], "not both"),
         (["superlink", "--insecure", "--node-auth"], "--node-auth needs TLS"),
+        (
+            ["superlink", "--ssl-certfile", site_toml, "--ssl-keyfile", site_toml, "--ssl-ca-certfile", site_toml,
+             "--node-auth", "--site-key", f"site-a={site_toml}"],
+            "--site-key site-a: ",
+        ),  # fmt: skip
         (["superlink", "--ssl-certfile", "cert.pem"], "TLS needs --ssl-certfile, --ssl-keyfile and --ssl-ca-certfile"),
-        (["run", config, "--insecure"], "--insecure and --root-certificates go with --superlink"),
+        (["site", site_toml, "--superlink", "127.0.0.1:1", "--insecure", "--auth-key", site_toml], "--auth-key needs TLS"),
+        (["run", config, "--insecure"], "--insecure, --root-certificates and --server-secret go with --superlink"),
+        (["run", config, "--superlink", "127.0.0.1:1", "--server-secret", tmp_path / "none"], "--server-secret: "),
         (["run", config, "--superlink", f"127.0.0.1:{free_port()}", "--insecure"], "cannot reach the SuperLink at 127.0.0.1:"),
     ]
     for args, message in cases:

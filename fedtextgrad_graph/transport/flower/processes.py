@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +21,7 @@ from typing import IO
 __all__ = [
     "FlowerProcess",
     "TLSFiles",
+    "ensure_server_secret",
     "free_port",
     "superlink_command",
     "supernode_command",
@@ -48,14 +50,15 @@ def _executable(name: str) -> str:
 
 
 def superlink_command(
-    *, host: str, port: int, database: Path, tls: TLSFiles | None, node_auth: bool
+    *, host: str, port: int, database: Path, server_secret: Path, tls: TLSFiles | None, node_auth: bool
 ) -> list[str]:
-    """``flower-superlink`` leaving ServerApps to ``fedtextgrad-graph run`` (process isolation),
-    with a database file (a restarted SuperLink keeps its node ids and runs) and no runtime
-    installation of app dependencies."""
+    """``flower-superlink`` leaving ServerApps to ``fedtextgrad-graph run`` (process isolation)
+    that holds ``server_secret``, with a database file (a restarted SuperLink keeps its node ids
+    and runs) and no runtime installation of app dependencies."""
     command = [
         _executable("flower-superlink"),
         "--isolation", "process",
+        "--superexec-auth-secret-file", str(server_secret),
         "--database", str(database),
         "--disable-runtime-dependency-installation",
         "--host", host,
@@ -74,22 +77,35 @@ def supernode_command(
     *,
     superlink: str,
     runtime_port: int,
-    client_id: str,
+    insecure: bool,
     root_certificates: Path | None,
     auth_key: Path | None,
 ) -> list[str]:
-    """``flower-supernode`` whose ClientApp tasks the site process executes itself."""
+    """``flower-supernode`` whose ClientApp tasks the site process executes itself. TLS unless
+    ``insecure``: with ``root_certificates``, or else the system's trusted CAs."""
     command = [
         _executable("flower-supernode"),
         "--isolation", "process",
         "--superlink", superlink,
         "--port", str(runtime_port),
-        "--node-config", f'client-id="{client_id}"',
     ]  # fmt: skip
-    command += ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
+    if insecure:
+        command.append("--insecure")
+    elif root_certificates is not None:
+        command += ["--root-certificates", str(root_certificates)]
     if auth_key is not None:
         command += ["--auth-supernode-private-key", str(auth_key)]
     return command
+
+
+def ensure_server_secret(path: Path) -> Path:
+    """The SuperLink's server secret at ``path``, made (random, owner-only) if it is missing."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(secrets.token_bytes(32))
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from flwr.cli.build import build_fab_from_files
@@ -32,7 +33,7 @@ from flwr.supercore.constant import TaskType
 from flwr.supercore.control.control_http_client import ControlHttpClient
 from flwr.supercore.fab import Fab
 from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
-from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor
+from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor, SuperExecAuthHttpInterceptor
 from flwr.supercore.primitives.asymmetric import public_key_to_bytes, uses_nist_ec_curve
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supercore.task_identity import TaskIdentity
@@ -41,7 +42,7 @@ from flwr.superlink.grid import HttpGrid
 from ...config import FlowerSettings
 from ..base import TransportError
 
-__all__ = ["APP_PYPROJECT", "FlowerConnectionError", "HostedRun", "register_site"]
+__all__ = ["APP_PYPROJECT", "FlowerConnectionError", "HostedRun", "load_site_key", "register_site"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ clientapp = "fedtextgrad_graph.transport.flower.site_app:app"
 run-id = ""
 """
 CLAIM_TIMEOUT_S = 15.0
+_ACQUIRE_TASK = "/flwr.proto.Runtime/AcquireTask"  # the call the server secret signs
 
 
 class FlowerConnectionError(TransportError):
@@ -152,9 +154,14 @@ class HostedRun:
         return int(started.run_id)
 
     def _claim(self, address: str, certificates: bytes | None) -> str:
-        runtime = RuntimeHttpClient.from_server_address(
-            address, self.settings.insecure, certificates, [RuntimeVersionHttpInterceptor(component_name="SuperExec")]
-        )
+        interceptors: list[Any] = [RuntimeVersionHttpInterceptor(component_name="SuperExec")]
+        if self.settings.server_secret is not None:
+            try:
+                secret = Path(self.settings.server_secret).read_bytes()
+            except OSError as exc:
+                raise FlowerConnectionError(f"--server-secret: cannot read {self.settings.server_secret} ({exc.strerror})") from None
+            interceptors.append(SuperExecAuthHttpInterceptor(master_secret=secret, protected_methods=[_ACQUIRE_TASK]))
+        runtime = RuntimeHttpClient.from_server_address(address, self.settings.insecure, certificates, interceptors)
         deadline = time.monotonic() + CLAIM_TIMEOUT_S
         try:
             while time.monotonic() < deadline:
@@ -184,21 +191,27 @@ def _control_client(settings: FlowerSettings, certificates: bytes | None) -> Con
     )
 
 
-def register_site(settings: FlowerSettings, client_id: str, public_key: Path) -> int:
-    """Register a site's SuperNode key on a SuperLink with node authentication, under its
-    client id (the server then accepts that node only as that client). Returns its node id."""
+def load_site_key(public_key: Path) -> bytes:
+    """A site's SuperNode public key (OpenSSH, NIST elliptic curve) as Flower stores it."""
     try:
         key = serialization.load_ssh_public_key(public_key.read_bytes())
     except (OSError, ValueError) as exc:
         raise FlowerConnectionError(f"{public_key}: not a readable OpenSSH public key ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not uses_nist_ec_curve(key):
         raise FlowerConnectionError(f"{public_key}: SuperNode keys are NIST elliptic-curve keys (ssh-keygen -t ecdsa -b 384)")
+    return public_key_to_bytes(key)
+
+
+def register_site(settings: FlowerSettings, client_id: str, public_key: bytes) -> int | None:
+    """Register a site's SuperNode key on a SuperLink with node authentication, under its
+    client id (the server then accepts that node only as that client). Returns its node id,
+    or ``None`` if the SuperLink already holds the key (kept as it was registered)."""
     control = _control_client(settings, _root_certificates(settings))
     try:
-        registered = control.RegisterNode(RegisterNodeRequest(public_key=public_key_to_bytes(key), name=client_id))
+        registered = control.RegisterNode(RegisterNodeRequest(public_key=public_key, name=client_id))
     except httpx.HTTPStatusError as exc:
         if exc.response.status_code == httpx.codes.PRECONDITION_FAILED:  # Flower: key already in use
-            raise FlowerConnectionError(f"{client_id}'s key is already registered on {settings.superlink} (kept)") from None
+            return None
         raise FlowerConnectionError(f"could not register {client_id}'s key on {settings.superlink}: {_describe(exc)}") from None
     except httpx.HTTPError as exc:
         raise FlowerConnectionError(f"could not register {client_id}'s key on {settings.superlink}: {_describe(exc)}") from None
@@ -209,6 +222,11 @@ def register_site(settings: FlowerSettings, client_id: str, public_key: Path) ->
 
 def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
+        if exc.response.status_code == httpx.codes.UNAUTHORIZED and exc.request.url.path.endswith("/acquire-task"):
+            return (
+                "it runs rounds only for the holder of its server secret: pass --server-secret "
+                "STATE_DIR/server.secret (written by fedtextgrad-graph superlink)"
+            )
         return f"HTTP {exc.response.status_code} from {exc.request.url.path}"
     text = str(exc) or type(exc).__name__
     if "CERTIFICATE_VERIFY_FAILED" in text:
