@@ -111,7 +111,8 @@ class HostedRun:
             reason = _describe(exc)
             if self.settings.insecure and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
                 reason += " (a SuperLink with TLS drops plain HTTP: pass --root-certificates CA.pem instead of --insecure)"
-            raise FlowerConnectionError(f"cannot reach the SuperLink at {address}: {reason}") from None
+            failed = "refused this run" if isinstance(exc, httpx.HTTPStatusError) else "could not be reached"
+            raise FlowerConnectionError(f"the SuperLink at {address} {failed}: {reason}") from None
         grid = HttpGrid(address, self.settings.insecure, certificates, token=token)
         task_input = grid._runtime_client.PullTaskInput(PullTaskInputRequest())  # noqa: SLF001  # as flwr-serverapp does
         TaskIdentity.task_id = task_input.task_id
@@ -224,8 +225,8 @@ def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
         if exc.response.status_code == httpx.codes.UNAUTHORIZED and exc.request.url.path.endswith("/acquire-task"):
             return (
-                "it runs rounds only for the holder of its server secret: pass --server-secret "
-                "STATE_DIR/server.secret (written by fedtextgrad-graph superlink)"
+                "it runs rounds only for the holder of its server secret (pass --server-secret "
+                "STATE_DIR/server.secret, written by fedtextgrad-graph superlink)"
             )
         return f"HTTP {exc.response.status_code} from {exc.request.url.path}"
     text = str(exc) or type(exc).__name__
