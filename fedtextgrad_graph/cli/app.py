@@ -228,6 +228,13 @@ def _existing_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
     return _checkpoint_url(checkpoint, runs_dir, run_id)
 
 
+def saved_run(run_id: str, runs_dir: Path, checkpoint: str | None) -> tuple[str, dict[str, Any], FedTextGradConfig]:
+    """A saved run's checkpoint URL, state and config (exits with a message if there is none)."""
+    url = _existing_url(checkpoint, runs_dir, run_id)
+    state = _run_async(_saved(run_id, url))
+    return url, state, _saved_config(state, run_id)
+
+
 def _saved_payload(state: dict[str, Any], run_id: str) -> dict[str, Any]:
     """``results.json`` content of a saved run, with the models of its saved config."""
     return results_payload(state, run_id=run_id, models=configured_models(_saved_config(state, run_id)))
@@ -254,9 +261,7 @@ def resume(
     server_secret: ServerSecretOpt = None,
 ) -> None:
     """Continue an interrupted run from its last checkpoint."""
-    url = _existing_url(checkpoint, runs_dir, run_id)
-    state = _run_async(_saved(run_id, url))
-    cfg = _saved_config(state, run_id)
+    url, state, cfg = saved_run(run_id, runs_dir, checkpoint)
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
     if model or base_url or data_dir:

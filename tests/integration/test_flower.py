@@ -143,7 +143,7 @@ def test_the_server_killed_mid_round_resumes_without_repeating_site_calls(federa
     assert "site-c" not in finished(), "site-c finished before the kill: the test lost its window"
 
     resumed = cli("resume", "kill-server", cwd=server_dir, timeout=300)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0 and "run native (completed)" in resumed.stdout, resumed.stdout + resumed.stderr
     out = results(run_dir)
     assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2]
     for cid, site_toml in sites.items():
@@ -217,6 +217,19 @@ def test_the_flower_native_app_runs_under_flwr_run(federation, endpoint, tmp_pat
     out = results(server_dir / "runs" / "native")
     assert out["status"] == "completed", done.stdout
     assert sorted(out["history"][0]["client_prompts"]) == ["site-a", "site-b"]
+
+    # resume reads the config saved with the run, never the TOML named now
+    again = f'config="{tmp_path / "gone.toml"}" run-id="native" resume=true runs-dir="{server_dir / "runs"}"'
+    resumed = subprocess.run(
+        [flwr, "run", str(app), "test", "--run-config", again, "--stream"],
+        cwd=tmp_path,
+        env={**cli_env(), "FLWR_HOME": str(flwr_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0 and "run native (completed)" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert results(server_dir / "runs" / "native")["history"] == out["history"]
 
 
 def test_bad_flower_input_is_one_line_before_anything_starts(tmp_path):

@@ -3,8 +3,9 @@
 ``app`` is the Flower-native path: ``flwr run integrations/flower CONNECTION --run-config
 'config="/abs/path/server.toml"'`` runs the round graph inside the ServerApp process the
 SuperLink launches, writing the run folder and checkpoint on the SuperLink's machine.
-Run config keys: ``config`` (the server's TOML, required), ``run-id``, ``resume``
-(``true`` to continue ``run-id``), ``runs-dir`` (default ``runs``). The checkpoint URL is
+Run config keys: ``config`` (the server's TOML, required for a new run), ``run-id``,
+``resume`` (``true`` to continue ``run-id`` with the config saved in its checkpoint),
+``runs-dir`` (default ``runs``). The checkpoint URL is
 never in the run config (every site sees it): set ``FEDTEXTGRAD_CHECKPOINT`` in the
 SuperLink's environment, or get the default SQLite file in the run folder.
 
@@ -30,28 +31,38 @@ hosted_elsewhere = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Run (or resume) the round graph of the server config named in the run config."""
-    from ...cli.app import execute_run
+    """Run the round graph of the server config named in the run config, or resume ``run-id``
+    with the config saved in its checkpoint."""
+    from ...cli.app import execute_run, saved_run
     from ...config import ConfigError, load_config
     from ...runs import new_run_id
     from .server_transport import FlowerTransport
 
     settings = context.run_config
-    if not settings.get("config"):
+    resume = bool(settings.get("resume", False))
+    runs_dir = Path(str(settings.get("runs-dir") or "runs"))
+    checkpoint = os.environ.get("FEDTEXTGRAD_CHECKPOINT")
+    if resume and not settings.get("run-id"):
+        raise ValueError("run config: resume = true needs the run-id of the run to continue")
+    if not resume and not settings.get("config"):
         raise ValueError("run config: set config = \"/path/to/server.toml\" (flwr run ... --run-config 'config=\"...\"')")
+    run_id = str(settings.get("run-id") or "")
     try:
-        config = load_config(str(settings["config"]))
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
-    config = config.with_flower(config.transport.flower)
-    run_id = str(settings.get("run-id") or new_run_id(config.run.name))
-    try:
+        if resume:
+            config = saved_run(run_id, runs_dir, checkpoint)[2]
+        else:
+            try:
+                config = load_config(str(settings["config"]))
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+            run_id = run_id or new_run_id(config.run.name)
+        config = config.with_flower(config.transport.flower)
         execute_run(
             config,
             run_id=run_id,
-            runs_dir=Path(str(settings.get("runs-dir") or "runs")),
-            checkpoint=os.environ.get("FEDTEXTGRAD_CHECKPOINT"),
-            resume=bool(settings.get("resume", False)),
+            runs_dir=runs_dir,
+            checkpoint=checkpoint,
+            resume=resume,
             transport=FlowerTransport(config.transport.flower, grid=grid),
         )
     except typer.Exit as stopped:
