@@ -27,7 +27,7 @@ from .runs import RunEvent, RunExistsError, RunPaused, run_federated
 from .server import FederationRuntime, build_round_graph, initial_state
 from .site import Site
 from .state import RoundRecord, RoundState
-from .transport import ClientTransport, ClientUnavailable, LocalTransport, register_transport
+from .transport import ClientTransport, ClientUnavailable, LocalTransport, TransportError, register_transport
 from .wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Site",
     "SummarizeAggregator",
     "TrainRequest",
+    "TransportError",
     "UIDAggregator",
     "aload_prompt",
     "as_chat_prompt",

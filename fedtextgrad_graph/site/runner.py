@@ -117,8 +117,11 @@ class SiteRunner:
         return result
 
     def close(self) -> None:
+        """Stop serving: the event loop, its thread, the TextGrad worker threads, the call log."""
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
         self.site.bridge.close()
         self._events.close()
 
