@@ -203,31 +203,25 @@ def test_the_flower_native_app_runs_under_flwr_run(federation, endpoint, tmp_pat
     server_dir = tmp_path / "server"
     config = write_server(server_dir, ["site-a", "site-b"], rounds=1)
     app = Path(__file__).resolve().parents[2] / "integrations" / "flower"
-    overrides = f'config="{config}" run-id="native" runs-dir="{server_dir / "runs"}"'
-    flwr = str(Path(sys.executable).parent / "flwr")
-    done = subprocess.run(
-        [flwr, "run", str(app), "test", "--run-config", overrides, "--stream"],
-        cwd=tmp_path,
-        env={**cli_env(), "FLWR_HOME": str(flwr_home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def flwr_run(run_config: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "flwr"), "run", str(app), "test", "--run-config", run_config, "--stream"],
+            cwd=tmp_path,
+            env={**cli_env(), "FLWR_HOME": str(flwr_home)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    done = flwr_run(f'config="{config}" run-id="native" runs-dir="{server_dir / "runs"}"')
     assert done.returncode == 0, done.stdout + done.stderr
     out = results(server_dir / "runs" / "native")
     assert out["status"] == "completed", done.stdout
     assert sorted(out["history"][0]["client_prompts"]) == ["site-a", "site-b"]
 
     # resume reads the config saved with the run, never the TOML named now
-    again = f'config="{tmp_path / "gone.toml"}" run-id="native" resume=true runs-dir="{server_dir / "runs"}"'
-    resumed = subprocess.run(
-        [flwr, "run", str(app), "test", "--run-config", again, "--stream"],
-        cwd=tmp_path,
-        env={**cli_env(), "FLWR_HOME": str(flwr_home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = flwr_run(f'config="{tmp_path / "gone.toml"}" run-id="native" resume=true runs-dir="{server_dir / "runs"}"')
     assert resumed.returncode == 0 and "run native (completed)" in resumed.stdout, resumed.stdout + resumed.stderr
     assert results(server_dir / "runs" / "native")["history"] == out["history"]
 
