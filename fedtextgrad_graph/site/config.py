@@ -35,8 +35,9 @@ class SiteSettings(_Strict):
     """Who this site is and how it runs.
 
     ``task`` (optional) names the task this site's data is for; a server asking it to train
-    on another task is refused. ``state_dir`` (relative to the site file) keeps, in a
-    folder per client id, the site's last result per run, so a resumed server gets finished work back without new LLM calls.
+    on another task is refused. ``state_dir`` (relative to the site file) keeps, in a folder
+    per client id, the site's last result per run, so a resumed server gets finished work
+    back without new LLM calls.
     """
 
     client_id: str = Field(min_length=1)
