@@ -143,7 +143,7 @@ def test_the_server_killed_mid_round_resumes_without_repeating_site_calls(federa
     assert "site-c" not in finished(), "site-c finished before the kill: the test lost its window"
 
     resumed = cli("resume", "kill-server", cwd=server_dir, timeout=300)
-    assert resumed.returncode == 0 and "run native (completed)" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     out = results(run_dir)
     assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2]
     for cid, site_toml in sites.items():
