@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from flwr.app import ConfigRecord, Message, RecordDict
 from pydantic import TypeAdapter, ValidationError
 
+from ...config import format_validation_error
+
 __all__ = ["EVALUATE", "IDENTIFY", "TRAIN", "WIRE_VERSION", "payload", "reply", "request", "typed"]
 
 TRAIN = "train"
@@ -57,9 +59,7 @@ def typed(body: dict[str, Any], cls: type[T]) -> T:
     try:
         return _adapter(cls).validate_python(body, strict=True)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "the body"
-        raise ValueError(f"malformed {cls.__name__}: {field}: {error['msg']}") from None
+        raise ValueError(format_validation_error(f"malformed {cls.__name__}", exc).splitlines()[0]) from None
 
 
 @cache
