@@ -1,8 +1,15 @@
 """A real local HTTP server speaking the OpenAI chat-completions API, for integration tests.
 
-Replies come from the simulated model's script, so a run against it is deterministic.
-The first ``fail_first`` requests get a 503, to exercise retries; requests for a model named
-in ``latency_s`` are answered after that many seconds.
+Replies come from ``reply(model, system, user)`` (the simulated model's script by default),
+so a run against it is deterministic. It can misbehave on purpose:
+
+- ``fail_first``: the first that many requests get a 503;
+- ``latency_s``: requests for a model named there are answered after that many seconds;
+- ``faults``: a queue of misbehaviours, one per request, taken before normal replies:
+  ``"invalid_json"`` (a 200 whose body is cut short), ``"rate_limit"`` (429 with
+  ``Retry-After: retry_after_s``), ``"hang"`` (no reply for ``hang_s``, then the connection
+  closes), ``"drop"`` (the connection closes without a reply), or an HTTP status code.
+  Add more at any time with :meth:`misbehave`.
 """
 
 from __future__ import annotations
@@ -10,10 +17,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from fedtextgrad_graph.models.simulated import simulated_reply
+
+Fault = str | int
+Reply = Callable[[str, str, str], str]
 
 
 def _text(content: Any) -> str:
@@ -22,12 +34,30 @@ def _text(content: Any) -> str:
     return "".join(part.get("text", "") for part in content if isinstance(part, dict))
 
 
+def _simulated(model: str, system: str, user: str) -> str:
+    return simulated_reply(system, user)
+
+
 class OpenAICompatibleServer:
-    def __init__(self, *, fail_first: int = 0, latency_s: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        fail_first: int = 0,
+        latency_s: dict[str, float] | None = None,
+        reply: Reply | None = None,
+        faults: Iterable[Fault] = (),
+        retry_after_s: float = 1.0,
+        hang_s: float = 30.0,
+    ) -> None:
         self.fail_first = fail_first
         self.latency_s = dict(latency_s or {})
+        self.reply = reply or _simulated
+        self.retry_after_s = retry_after_s
+        self.hang_s = hang_s
         self.requests: list[dict[str, Any]] = []
+        self.faults_served: list[tuple[float, Fault]] = []
         self.failures = 0
+        self._faults: deque[Fault] = deque(faults)
         self._lock = threading.Lock()
         server = self
 
@@ -35,13 +65,31 @@ class OpenAICompatibleServer:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+            def _send(self, status: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _misbehave(self, fault: Fault) -> None:
+                if fault == "invalid_json":
+                    self._send(200, b'{"id": "chatcmpl-x", "choices": [{"message": {"content": "Unterminated')
+                elif fault == "rate_limit":
+                    error = {"error": {"message": "slow down", "type": "rate_limit_error"}}
+                    self._send(429, error, {"Retry-After": f"{server.retry_after_s:g}"})
+                elif fault == "hang":
+                    time.sleep(server.hang_s)
+                    self.close_connection = True
+                elif fault == "drop":
+                    self.close_connection = True
+                elif isinstance(fault, int):
+                    self._send(fault, {"error": {"message": f"status {fault}", "type": "server_error"}})
+                else:
+                    raise ValueError(f"unknown fault {fault!r}")
 
             def do_POST(self) -> None:
                 if self.path.rstrip("/") != "/v1/chat/completions":
@@ -49,11 +97,19 @@ class OpenAICompatibleServer:
                     return
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
+                    fault: Fault | None = None
                     if server.failures < server.fail_first:
                         server.failures += 1
-                        self._send(503, {"error": {"message": "overloaded, try again", "type": "server_error"}})
-                        return
-                    server.requests.append({**request, "authorization": self.headers.get("Authorization")})
+                        fault = 503
+                    elif server._faults:
+                        fault = server._faults.popleft()
+                    if fault is not None:
+                        server.faults_served.append((time.time(), fault))
+                    else:
+                        server.requests.append({**request, "authorization": self.headers.get("Authorization")})
+                if fault is not None:
+                    self._misbehave(fault)
+                    return
                 if delay := server.latency_s.get(request["model"]):
                     time.sleep(delay)
                 messages = request["messages"]
@@ -69,7 +125,7 @@ class OpenAICompatibleServer:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": simulated_reply(system, user)},
+                                "message": {"role": "assistant", "content": server.reply(request["model"], system, user)},
                                 "finish_reason": "stop",
                             }
                         ],
@@ -78,7 +134,13 @@ class OpenAICompatibleServer:
                 )
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def misbehave(self, *faults: Fault) -> None:
+        """Queue misbehaviours for the next requests (one each)."""
+        with self._lock:
+            self._faults.extend(faults)
 
     @property
     def base_url(self) -> str:
