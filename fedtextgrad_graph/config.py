@@ -20,6 +20,7 @@ __all__ = [
     "FederationConfig",
     "FedTextGradConfig",
     "FlowerSettings",
+    "GuardConfig",
     "LocalTrainingConfig",
     "ModelSpec",
     "ModelsConfig",
@@ -245,6 +246,17 @@ class TransportConfig(_Strict):
     flower: FlowerSettings = FlowerSettings()
 
 
+class GuardConfig(_Strict):
+    """The upload guard: before a client keeps a new prompt, spans of it that copy the client's
+    own examples (``min_words`` or more words in a row) or look like personal data are removed
+    (``redact``) or the prompt is refused (``reject``: the step is ``blocked``)."""
+
+    enabled: bool = True
+    action: Literal["redact", "reject"] = "redact"
+    min_words: int = Field(default=6, ge=2, le=100)
+    checks: list[str] = Field(default_factory=lambda: ["verbatim", "personal_data"])
+
+
 class RunSettings(_Strict):
     name: str = Field(default="fedtextgrad", min_length=1)
     seed: int = 0
@@ -265,6 +277,7 @@ class FedTextGradConfig(_Strict):
     convergence: ConvergenceConfig = ConvergenceConfig()
     models: ModelsConfig = ModelsConfig()
     transport: TransportConfig = TransportConfig()
+    guard: GuardConfig = GuardConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> FedTextGradConfig:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ReportFiles", "word_diff_html", "write_report"]
 
-OUTCOME_COLORS = {"accepted": "#2a9d8f", "rejected": "#e9a23b", "malformed": "#c44e52"}
+OUTCOME_COLORS = {"accepted": "#2a9d8f", "rejected": "#e9a23b", "malformed": "#c44e52", "blocked": "#6f42c1"}
 _TOKENS = re.compile(r"\S+|\s+")
 _MIN_ANCHOR_WORDS = 3
 
@@ -265,10 +265,10 @@ def _updates_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
     rounds = [r["round"] for r in history]
     bottom = [0] * len(history)
     for outcome, color in OUTCOME_COLORS.items():
-        counts = [sum(m[outcome] for m in r["client_metrics"].values()) for r in history]
+        counts = [sum(m.get(outcome, 0) for m in r["client_metrics"].values()) for r in history]
         ax.bar(rounds, counts, bottom=bottom, color=color, label=outcome, width=0.6)
         bottom = [b + c for b, c in zip(bottom, counts)]
-    ax.set(xlabel="round", ylabel="local steps", title="Local updates per round: accepted, rejected, malformed")
+    ax.set(xlabel="round", ylabel="local steps", title="Local updates per round: accepted, rejected, malformed, blocked")
     _x_span(ax, rounds[0], rounds[-1])
     _integer_ticks(ax.yaxis)
     ax.grid(axis="y", alpha=0.3)
@@ -378,16 +378,16 @@ def _plots(plots: Sequence[Path]) -> str:
 
 
 def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
-    columns = ["round", "clients", "validation accuracy", "improved", *OUTCOME_COLORS, "prompt chars", "tokens", "LLM calls"]
+    columns = ["round", "clients", "validation accuracy", "improved", *OUTCOME_COLORS, "redacted", "prompt chars", "tokens", "LLM calls"]
     head = "".join(f'<th class="text">{c}</th>' if c == "clients" else f"<th>{c}</th>" for c in columns)
     rows = []
     if payload["baseline_validation_accuracy"] is not None:
         best = ' class="best"' if payload["best_round"] == 0 else ""
         accuracy = _fmt(payload["baseline_validation_accuracy"])
-        rows.append(f'<tr{best}><td>0 (baseline)</td><td class="text">–</td><td>{accuracy}</td>{"<td>–</td>" * 7}</tr>')
+        rows.append(f'<tr{best}><td>0 (baseline)</td><td class="text">–</td><td>{accuracy}</td>{"<td>–</td>" * (len(columns) - 3)}</tr>')
     for r in lineage:
         clients = html.escape(", ".join(r.clients))
-        outcomes = "".join(f"<td>{sum(m[o] for m in r.client_metrics.values())}</td>" for o in OUTCOME_COLORS)
+        outcomes = "".join(f"<td>{sum(m.get(o, 0) for m in r.client_metrics.values())}</td>" for o in (*OUTCOME_COLORS, "redacted"))
         if r.record is None:
             rows.append(
                 f'<tr class="running"><td>{r.round} (in progress)</td><td class="text">{clients}</td>'
@@ -420,7 +420,7 @@ def _round_section(r: _Round, best_round: int | None) -> str:
             )
             continue
         m = r.client_metrics[cid]
-        summary = f"{m['task']} · " + ", ".join(f"{m[o]} {o}" for o in OUTCOME_COLORS)
+        summary = f"{m['task']} · " + ", ".join(f"{m.get(o, 0)} {o}" for o in (*OUTCOME_COLORS, "redacted"))
         cards.append(
             f'<article><div class="label"><strong>{html.escape(cid)}</strong> · {html.escape(summary)}</div>'
             f'<div class="prompt">{html.escape(r.client_prompts[cid])}</div></article>'

@@ -144,7 +144,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
             events.append(RunEvent("round_started", {"round": update["round"], "clients": update["selected_clients"]}))
         elif node == "client_optimizer":
             for cid, u in update.get("client_updates", {}).items():
-                summary = {k: u[k] for k in ("round", "task", "accepted", "rejected", "malformed", "llm_calls")}
+                summary = {k: u[k] for k in ("round", "task", "accepted", "rejected", "malformed", "llm_calls", "blocked", "redacted")}
                 events.append(RunEvent("client_finished", {"client_id": cid, **summary, "steps": u["steps"]}))
             for cid, reason in update.get("client_failures", {}).items():
                 events.append(RunEvent("client_dropped", {"client_id": cid, "reason": reason}))

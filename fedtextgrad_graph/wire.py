@@ -12,7 +12,7 @@ from typing_extensions import TypedDict  # pydantic validates these (Flower repl
 
 __all__ = ["ClientTask", "ClientUpdate", "EvaluateRequest", "EvaluateResult", "StepOutcome", "StepRecord", "TrainRequest"]
 
-StepOutcome = Literal["accepted", "rejected", "malformed"]
+StepOutcome = Literal["accepted", "rejected", "malformed", "blocked"]
 
 
 class ClientTask(TypedDict):
@@ -40,7 +40,9 @@ class TrainRequest(TypedDict):
 
 
 class StepRecord(TypedDict):
-    """One local TextGrad step of one client."""
+    """One local TextGrad step of one client. ``guard_caught``: spans of the new prompt the
+    upload guard caught, by kind (never the text); ``redacted``: they were removed and the
+    step went on (``blocked`` outcome: the previous prompt was kept)."""
 
     client_id: str
     round: int
@@ -51,10 +53,13 @@ class StepRecord(TypedDict):
     outcome: StepOutcome
     prompt_chars: int
     llm_calls: int
+    guard_caught: dict[str, int]
+    redacted: bool
 
 
 class ClientUpdate(TypedDict):
-    """What a client uploads after its local steps: its prompt, metrics and model names."""
+    """What a client uploads after its local steps: its prompt, metrics and model names.
+    ``blocked``/``redacted``: its steps whose new prompt the upload guard refused or redacted."""
 
     client_id: str
     round: int
@@ -66,6 +71,8 @@ class ClientUpdate(TypedDict):
     malformed: int
     llm_calls: int
     models: dict[str, str]
+    blocked: int
+    redacted: int
 
 
 class EvaluateRequest(TypedDict):

@@ -46,7 +46,7 @@ class RunView:
             disable=not console.is_terminal,
         )
         self._task = self._progress.add_task("starting", total=None)
-        self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0}
+        self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0, "blocked": 0}
         self._stepped: set[tuple[str, int]] = set()  # (client, round) whose steps were shown live
 
     def __enter__(self) -> RunView:
@@ -85,7 +85,8 @@ class RunView:
                     self._local_step({**step, "client_id": d["client_id"]})
             say(
                 f"  {d['client_id']} uploaded its prompt: {d['accepted']} accepted, {d['rejected']} rejected, "
-                f"{d['malformed']} malformed, {d['llm_calls']} LLM calls"
+                f"{d['malformed']} malformed, {d.get('blocked', 0)} blocked, {d['llm_calls']} LLM calls"
+                + _redacted(d.get("redacted", 0))
             )
         elif event.kind == "client_dropped":
             say(f"  [yellow]{d['client_id']} dropped this round[/]: {escape(d['reason'])}")
@@ -114,16 +115,30 @@ class RunView:
         after = "" if d["updated_accuracy"] is None else f" -> {d['updated_accuracy']:.2f}"
         self._progress.console.print(
             f"  {d['client_id']} step {d['step']}/{self._config.client.local_steps}: {d['outcome']}"
-            f" (batch accuracy {d['train_accuracy']:.2f}{after})"
+            f" (batch accuracy {d['train_accuracy']:.2f}{after})" + _guarded(d)
         )
         desc = ", ".join(f"{k} {v}" for k, v in self._outcomes.items())
         self._progress.update(self._task, description=f"round {d['round']} local steps ({desc})")
 
 
+def _guarded(step: dict[str, Any]) -> str:
+    """What the upload guard caught in a step's new prompt (counts by kind), if anything."""
+    caught = step.get("guard_caught") or {}
+    if not caught:
+        return ""
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(caught.items()))
+    done = "redacted" if step.get("redacted") else "blocked"
+    return f" [yellow]upload guard: {escape(kinds)} {done}[/]"
+
+
+def _redacted(steps: int) -> str:
+    return f" [yellow]({steps} step(s) redacted by the upload guard)[/]" if steps else ""
+
+
 def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
     """The per-round table of a run, its stop reason and where its files are."""
     table = Table(title=f"run {payload['run_id']} ({payload['status']})")
-    for column in ("round", "updates", "val acc", "accepted", "rejected", "malformed", "prompt chars", "tokens", "LLM calls"):
+    for column in ("round", "updates", "val acc", "accepted", "rejected", "malformed", "blocked", "redacted", "prompt chars", "tokens", "LLM calls"):
         table.add_column(column, justify="right")
     for r in payload["history"]:
         metrics = r["client_metrics"].values()
@@ -131,7 +146,7 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
             str(r["round"]),
             f"{len(r['client_metrics'])}/{len(r['clients'])}",
             f"{r['validation_accuracy']:.3f}",
-            *(str(sum(m[k] for m in metrics)) for k in ("accepted", "rejected", "malformed")),
+            *(str(sum(m.get(k, 0) for m in metrics)) for k in ("accepted", "rejected", "malformed", "blocked", "redacted")),
             str(r["prompt_chars"]),
             str(r["prompt_tokens"]),
             str(r["llm_calls"]),

@@ -245,7 +245,7 @@ def build_round_graph(
             clients=list(state["selected_clients"]),
             client_prompts={cid: updates[cid]["prompt"] for cid in arrived},
             client_metrics={
-                cid: {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps")}
+                cid: {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps", "blocked", "redacted")}
                 for cid in arrived
             },
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},

@@ -76,6 +76,8 @@ class _ClientStep:
         self.optimizer_engine = self._engine("optimizer")
         self.optimizer_replies: list[str] = []
         self.step_engine = self._engine("optimizer", record=self.optimizer_replies)
+        self.guard_caught: dict[str, int] = {}  # what the upload guard caught in this step's prompt
+        self.redacted = False
 
     def _engine(self, role: str, record: list[str] | None = None) -> Any:
         generate = self.site.generate(role, self.round)
@@ -127,6 +129,10 @@ class _ClientStep:
         if not new_prompt:
             logger.info("client %s round %d: malformed optimizer reply", site.client_id, self.round)
             return prompt, before, None, "malformed"
+        guarded = self.guard(new_prompt)
+        if guarded is None:
+            return prompt, before, None, "blocked"
+        new_prompt = guarded
         rule = self.request["proximal"]
         if rule == "off" or new_prompt == prompt:
             return new_prompt, before, None, "accepted"
@@ -135,6 +141,19 @@ class _ClientStep:
         if proximal_accepts(rule, before, after):
             return new_prompt, before, after, "accepted"
         return prompt, before, after, "rejected"
+
+    def guard(self, new_prompt: str) -> str | None:
+        """``new_prompt`` as the site's upload guard lets it be kept (redacted), or ``None``:
+        blocked. Text the server sent (the global prompt) is not the site's to protect."""
+        if self.site.guard is None:
+            return new_prompt
+        sent = f"{self.request['global_prompt']}\n{self.request['format_instruction']}"
+        verdict = self.site.guard.inspect(new_prompt, allowed=sent)
+        self.guard_caught, self.redacted = verdict.caught, verdict.redacted
+        if verdict.caught:
+            # Counts only: the caught text must not reach any log.
+            logger.info("client %s round %d: upload guard caught %s", self.site.client_id, self.round, verdict.caught)
+        return verdict.prompt
 
 
 def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
@@ -167,6 +186,8 @@ def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
             outcome=outcome,
             prompt_chars=len(prompt),
             llm_calls=site.gateway.count(client_id=site.client_id) - calls_before,
+            guard_caught=step.guard_caught,
+            redacted=step.redacted,
         )
         return {"prompt": prompt, "step": state["step"] + 1, "steps": [record]}
 
@@ -199,4 +220,6 @@ async def run_client(client_graph: CompiledStateGraph, request: TrainRequest, *,
         malformed=sum(s["outcome"] == "malformed" for s in steps),
         llm_calls=sum(s["llm_calls"] for s in steps),
         models=models,
+        blocked=sum(s["outcome"] == "blocked" for s in steps),
+        redacted=sum(s["redacted"] for s in steps),
     )

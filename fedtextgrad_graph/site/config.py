@@ -13,6 +13,9 @@
     model = "openai:gpt-4o-mini"
     api_key_env = "OPENAI_API_KEY"   # keys only by environment variable name
 
+    [guard]                       # the upload guard over this site's data (on by default)
+    action = "redact"             # or "reject"
+
 The file never leaves the site: the server sees the client id, prompts and counts only.
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..config import ConfigError, ModelsConfig, TaskConfig, format_validation_error, override_models, read_toml
+from ..config import ConfigError, GuardConfig, ModelsConfig, TaskConfig, format_validation_error, override_models, read_toml
 
 __all__ = ["SiteConfig", "SiteSettings", "load_site_config"]
 
@@ -54,12 +57,15 @@ class SiteSettings(_Strict):
 
 
 class SiteConfig(_Strict):
-    """The whole SITE.toml. ``data_dir`` is where its data paths resolve (the file's folder)."""
+    """The whole SITE.toml. ``data_dir`` is where its data paths resolve (the file's folder).
+    ``guard`` is this site's upload guard: the site owns the data, so its own setting applies,
+    whatever the server's config says."""
 
     site: SiteSettings
     task: TaskConfig
     models: ModelsConfig = ModelsConfig()
     data_dir: str = "."
+    guard: GuardConfig = GuardConfig()
 
     @property
     def state_path(self) -> Path:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..config import TaskConfig
+from ..config import GuardConfig, TaskConfig
 from ..data import ClientData
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from .client import build_client_graph, run_client
+from .guard import UploadGuard, create_upload_guard
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
@@ -34,6 +35,8 @@ class Site:
         bridge: Worker threads for TextGrad (shared in-process).
         scorer: A metric replacing the task's configured one.
         client_graph: The client-optimizer subgraph to run; by default one of its own.
+        guard_config: Its upload guard's settings; the guard (``guard``, ``None`` when off)
+            is built from this site's own examples, once.
     """
 
     client_id: str
@@ -44,6 +47,11 @@ class Site:
     bridge: ThreadBridge
     scorer: Scorer | None = None
     client_graph: CompiledStateGraph | None = field(default=None, repr=False)
+    guard_config: GuardConfig = field(default_factory=GuardConfig)
+    guard: UploadGuard | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.guard = create_upload_guard(self.guard_config, self.data)
 
     def generate(self, role: str, round: int | None = None) -> Generate:
         """An async ``generate(system, user)`` for this client's ``role`` model."""

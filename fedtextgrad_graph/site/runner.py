@@ -57,7 +57,7 @@ class SiteRunner:
         state.mkdir(parents=True, exist_ok=True)
         self.events_path = state / "events.jsonl"
         self._events = self.events_path.open("a", encoding="utf-8")
-        self.cache = ResultCache(state / "results")
+        self.cache = ResultCache(state / "results", settings=config.guard.model_dump_json())
         gateway = LLMGateway(
             max_concurrency=limit,
             max_retries=config.models.max_retries,
@@ -71,6 +71,7 @@ class SiteRunner:
             models=router,
             gateway=gateway,
             bridge=ThreadBridge(limit),
+            guard_config=config.guard,
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fedtextgrad-site", daemon=True)
@@ -97,11 +98,13 @@ class SiteRunner:
         update = self._wait(self.site.train(request))
         self.cache.put(request, update)
         logger.info(
-            "%s: uploaded its prompt (%d accepted, %d rejected, %d malformed; %d LLM calls, %.1f s)",
+            "%s: uploaded its prompt (%d accepted, %d rejected, %d malformed, %d blocked, %d redacted; %d LLM calls, %.1f s)",
             where,
             update["accepted"],
             update["rejected"],
             update["malformed"],
+            update["blocked"],
+            update["redacted"],
             update["llm_calls"],
             time.perf_counter() - started,
         )

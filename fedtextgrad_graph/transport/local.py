@@ -59,6 +59,7 @@ class LocalTransport(ClientTransport):
                 gateway=runtime.gateway,
                 bridge=runtime.bridge,
                 scorer=runtime.scorers.get(data[cid].task),
+                guard_config=config.guard,
             )
             for cid in config.federation.client_ids()
         }
