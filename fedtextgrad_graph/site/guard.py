@@ -165,16 +165,20 @@ class PersonalDataCheck(UploadCheck):
         return cls()
 
     def find(self, prompt: str, *, allowed: str = "") -> list[Finding]:
+        matches = [
+            Finding(kind, match.start(), match.end())
+            for kind, pattern in (("email", _EMAIL), ("phone", _PHONE), ("digit_run", _DIGIT_RUN))
+            for match in pattern.finditer(prompt)
+            if match.group() not in allowed and (kind != "phone" or _phone_like(match.group()))
+        ]
         findings: list[Finding] = []
-        for kind, pattern in (("email", _EMAIL), ("phone", _PHONE), ("digit_run", _DIGIT_RUN)):
-            for match in pattern.finditer(prompt):
-                text = match.group()
-                if kind == "phone" and not _phone_like(text):
-                    continue
-                if text in allowed or any(f.start < match.end() and match.start() < f.end for f in findings):
-                    continue
-                findings.append(Finding(kind, match.start(), match.end()))
-        return sorted(findings, key=lambda f: f.start)
+        for match in sorted(matches, key=lambda f: (f.start, -f.end)):
+            if findings and match.start < findings[-1].end:  # overlapping matches: one span, the widest's kind
+                last = findings[-1]
+                findings[-1] = Finding(last.kind, last.start, max(last.end, match.end))
+            else:
+                findings.append(match)
+        return findings
 
 
 @dataclass(frozen=True)
