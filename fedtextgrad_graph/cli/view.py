@@ -85,8 +85,8 @@ class RunView:
                     self._local_step({**step, "client_id": d["client_id"]})
             say(
                 f"  {d['client_id']} uploaded its prompt: {d['accepted']} accepted, {d['rejected']} rejected, "
-                f"{d['malformed']} malformed, {d.get('blocked', 0)} blocked, {d['llm_calls']} LLM calls"
-                + _redacted(d.get("redacted", 0))
+                f"{d['malformed']} malformed, {d.get('blocked', 0)} blocked; {d.get('redacted', 0)} redacted by the upload guard; "
+                f"{d['llm_calls']} LLM calls"
             )
         elif event.kind == "client_dropped":
             say(f"  [yellow]{d['client_id']} dropped this round[/]: {escape(d['reason'])}")
@@ -129,10 +129,6 @@ def _guarded(step: dict[str, Any]) -> str:
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(caught.items()))
     done = "redacted" if step.get("redacted") else "blocked"
     return f" [yellow]upload guard: {escape(kinds)} {done}[/]"
-
-
-def _redacted(steps: int) -> str:
-    return f" [yellow]({steps} step(s) redacted by the upload guard)[/]" if steps else ""
 
 
 def print_summary(payload: dict[str, Any], run_dir: Path) -> None:

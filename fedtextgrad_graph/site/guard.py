@@ -202,7 +202,7 @@ class GuardVerdict:
         return bool(self.caught) and self.prompt is not None
 
 
-_EMPTY_PAIR = re.compile(r"""(["'“‘(\[])[\s,;:.-]*(["'”’)\]])""")
+_EMPTY_PAIR = re.compile(r"""(["'“‘(\[])[\s,;:.?!-]*(["'”’)\]])""")
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 _REPEATED_PUNCT = re.compile(r"([.,;:!?])(?:\s*[.,;:!?])+")
 _SPACES = re.compile(r"[ \t]{2,}")

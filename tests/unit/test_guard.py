@@ -142,6 +142,11 @@ def test_redact_removes_the_spans_and_tidies_the_prompt():
     assert verdict.prompt == f"Count each kind. For example: Mail for help. {DEFAULT_FORMAT_INSTRUCTION}"
 
 
+def test_redaction_leaves_no_empty_quotes_behind():
+    verdict = _guard(SNAKES).inspect('Count. For example: "I have a cat and two snakes. How many animals do I have?" Then add.')
+    assert verdict.prompt == "Count. For example: Then add."
+
+
 def test_reject_blocks_any_finding_and_keeps_clean_prompts():
     guard = _guard(SNAKES, action="reject")
     verdict = guard.inspect("Like: I have a cat and two snakes. Count.")

@@ -4,54 +4,16 @@ an e-mail address in its improved prompt leaks nothing into the run's files or c
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from fedtextgrad_graph import SimulatedChatModel, create_checkpointer, load_config, run_federated
 from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.config import DEFAULT_FORMAT_INSTRUCTION
-from fedtextgrad_graph.models.simulated import simulated_reply
 from fedtextgrad_graph.runs import RunEvent, results_payload, write_run_files
 from fedtextgrad_graph.text import compose_prompt
 
 from ..conftest import ScriptedChatModel
-
-EMAIL = "ada.lovelace@example.org"
-MIN_WORDS = 6
-_WORD = re.compile(r"[^\W_]+")
-_TAGGED = re.compile(r"<IMPROVED_VARIABLE>(.*?)</IMPROVED_VARIABLE>", re.DOTALL)
-
-
-def copying_optimizer(copied: list[str]) -> ScriptedChatModel:
-    """The simulated optimizer, except that every improved prompt also quotes the first
-    example of the request ("For example: ...") and an e-mail address, as real LLMs do."""
-
-    def respond(system: str, user: str) -> str:
-        reply = simulated_reply(system, user)
-        if "IMPROVED_VARIABLE" not in system:
-            return reply
-        example = re.search(r"<LM_INPUT>(.*?)</LM_INPUT>", user, re.DOTALL)
-        assert example is not None, "the optimizer request quotes no example"
-        copied.append(example.group(1).strip())
-        tagged = _TAGGED.search(reply)
-        current = re.search(r"<LM_SYSTEM_PROMPT>(.*?)</LM_SYSTEM_PROMPT>", user, re.DOTALL)
-        body = tagged.group(1) if tagged else current.group(1) if current else ""
-        quoted = f'{body} For example: "{copied[-1]}" Questions go to {EMAIL}.'
-        return f"<IMPROVED_VARIABLE>{compose_prompt(quoted, DEFAULT_FORMAT_INSTRUCTION)}</IMPROVED_VARIABLE>"
-
-    return ScriptedChatModel(respond=respond)
-
-
-def ngrams(text: str, n: int = MIN_WORDS) -> set[str]:
-    words = [w.casefold() for w in _WORD.findall(text)]
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-
-def leaks(blob: bytes, copied: list[str]) -> list[str]:
-    """What of the copied examples (any ``MIN_WORDS``-word span) or the e-mail ``blob`` holds."""
-    text = blob.decode("utf-8", errors="replace")
-    found = ngrams(text) & set().union(*(ngrams(example) for example in copied))
-    return sorted(found) + ([EMAIL] if EMAIL in text else [])
+from ..leaks import copying_reply, leaks
 
 
 async def guarded_run(make_config, tmp_path: Path, guard: str) -> tuple[dict, Path, list[str]]:
@@ -60,7 +22,8 @@ async def guarded_run(make_config, tmp_path: Path, guard: str) -> tuple[dict, Pa
     config = load_config(path)
     copied: list[str] = []
     simulated = SimulatedChatModel()
-    models = {"task": simulated, "optimizer": copying_optimizer(copied), "aggregator": simulated, "judge": simulated}
+    optimizer = ScriptedChatModel(respond=lambda system, user: copying_reply(copied, system, user))
+    models = {"task": simulated, "optimizer": optimizer, "aggregator": simulated, "judge": simulated}
     run_dir = tmp_path / "runs" / "guarded"
     run_dir.mkdir(parents=True)
     with (run_dir / "events.jsonl").open("w", encoding="utf-8") as events:
