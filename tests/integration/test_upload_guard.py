@@ -1,13 +1,18 @@
 """The upload guard through the command line, against a real OpenAI-compatible HTTP server whose
 optimizer replies quote a training example and an e-mail address: nothing of either reaches the
-run folder (results, best prompt, events, SQLite checkpoint), the report or the console."""
+run folder (results, best prompt, events, SQLite checkpoint), the report or the console; with
+Flower, each site's own guard acts on the site."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ..leaks import copying_reply, leaks
 from .cli import cli, read_events, results
+from .flower_sites import Federation, write_server, write_site
 from .openai_server import OpenAICompatibleServer
 
 
@@ -44,3 +49,45 @@ def test_copied_examples_never_leave_the_client(make_config, tmp_path, action):
     assert all(s["guard_caught"] == {"verbatim": 1, "email": 1} for s in steps)
     assert "upload guard: 1 email, 1 verbatim" in done.stdout
     assert "<th>blocked</th><th>redacted</th>" in files["report.html"].decode()
+
+
+@pytest.fixture
+def federation(tmp_path: Path) -> Iterator[Federation]:
+    federation = Federation(tmp_path)
+    yield federation
+    federation.stop()
+
+
+def test_each_flower_site_applies_its_own_guard(federation, tmp_path):
+    """The guard runs on the site, with the site's settings: the server's config turns it off,
+    yet site-a blocks and site-b redacts, and no copy reaches the server or the site's files."""
+    copied: list[str] = []
+    with OpenAICompatibleServer(reply=lambda model, system, user: copying_reply(copied, system, user)) as endpoint:
+        federation.start_superlink("--insecure")
+        sites = {cid: write_site(tmp_path / cid, cid, endpoint.base_url, seed=11 + i) for i, cid in enumerate(("site-a", "site-b"))}
+        for cid, action in (("site-a", "reject"), ("site-b", "redact")):
+            with sites[cid].open("a", encoding="utf-8") as toml:
+                toml.write(f'\n[guard]\naction = "{action}"\n')
+        federation.start_sites(list(sites.values()), "--insecure")
+        server_dir = tmp_path / "server"
+        config = write_server(server_dir, list(sites), rounds=1)
+        config.write_text(config.read_text() + "\n[guard]\nenabled = false\n")
+        done = cli(
+            "run", config, "--superlink", federation.address, "--insecure", "--server-secret", federation.server_secret,
+            "--run-id", "fl-guard", cwd=server_dir, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert copied, "no optimizer request quoted an example"
+
+    [record] = results(server_dir / "runs" / "fl-guard")["history"]
+    a, b = record["client_metrics"]["site-a"], record["client_metrics"]["site-b"]
+    assert (a["blocked"], a["redacted"], [s["outcome"] for s in a["steps"]]) == (1, 0, ["blocked"])
+    assert (b["blocked"], b["redacted"], b["steps"][0]["guard_caught"]) == (0, 1, {"verbatim": 1, "email": 1})
+    assert "For example:" in record["client_prompts"]["site-b"]  # redacted, not dropped
+
+    server_files = [p for p in (server_dir / "runs" / "fl-guard").rglob("*") if p.is_file()]
+    site_files = [p for site in sites.values() for p in site.parent.rglob("*") if p.is_file() and p.name != "data.json"]
+    assert any(p.name == "checkpoint.sqlite" for p in server_files) and any(p.parent.name == "results" for p in site_files)
+    for path in server_files + site_files:
+        assert leaks(path.read_bytes(), copied) == [], path
+    assert leaks(done.stdout + done.stderr, copied) == []

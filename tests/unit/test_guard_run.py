@@ -9,6 +9,7 @@ from pathlib import Path
 from fedtextgrad_graph import SimulatedChatModel, create_checkpointer, load_config, run_federated
 from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.config import DEFAULT_FORMAT_INSTRUCTION
+from fedtextgrad_graph.report import write_report
 from fedtextgrad_graph.runs import RunEvent, results_payload, write_run_files
 from fedtextgrad_graph.text import compose_prompt
 
@@ -68,6 +69,10 @@ async def test_redact_keeps_the_steps_and_leaks_nothing(make_config, tmp_path):
     assert "For example:" in state["history"][0]["global_prompt"]  # the rest of the improved prompt was kept
     results = json.loads((run_dir / "results.json").read_text())
     assert results["history"][-1]["client_metrics"]["client-1"]["redacted"] == 2
+    page = write_report(state, tmp_path / "report", run_id="guarded").html.read_text()
+    for record in state["history"]:  # per round: 0 blocked, 4 redacted steps, then the prompt's length
+        assert f"<td>0</td><td>4</td><td>{record['prompt_chars']}</td>" in page
+    assert leaks(page, copied) == []
 
 
 async def test_reject_blocks_the_steps_and_counts_them(make_config, tmp_path):
