@@ -230,3 +230,32 @@ def test_a_site_file_has_its_own_guard_section(tmp_path):
     site.write_text(site.read_text().replace("min_words = 8", "mode = 1"))
     with pytest.raises(ConfigError, match=r"site\.toml: guard\.mode: unknown field"):
         load_site_config(site)
+
+
+# --- the wire ---------------------------------------------------------------------------------
+
+
+def _update(**changes: object) -> dict:
+    step = {
+        "client_id": "a", "round": 1, "step": 1, "batch_size": 3, "train_accuracy": 0.5, "updated_accuracy": None,
+        "outcome": "blocked", "prompt_chars": 10, "llm_calls": 5, "guard_caught": {"verbatim": 1}, "redacted": False,
+    }  # fmt: skip
+    update = {
+        "client_id": "a", "round": 1, "task": "t", "prompt": "p", "steps": [step], "accepted": 0, "rejected": 0,
+        "malformed": 0, "llm_calls": 5, "models": {}, "blocked": 1, "redacted": 0,
+    }  # fmt: skip
+    return {**update, **changes}
+
+
+def test_flower_replies_carry_the_guard_counts_and_are_checked():
+    from fedtextgrad_graph.transport.flower.messages import typed
+    from fedtextgrad_graph.wire import ClientUpdate
+
+    assert typed(_update(), ClientUpdate)["steps"][0]["outcome"] == "blocked"
+    missing = _update()
+    del missing["blocked"]
+    with pytest.raises(ValueError, match="malformed ClientUpdate: blocked: Field required"):
+        typed(missing, ClientUpdate)
+    bad_step = _update(steps=[{**_update()["steps"][0], "guard_caught": {"verbatim": "one"}}])
+    with pytest.raises(ValueError, match=r"malformed ClientUpdate: steps\.0\.guard_caught\.verbatim"):
+        typed(bad_step, ClientUpdate)

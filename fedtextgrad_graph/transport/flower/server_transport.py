@@ -106,7 +106,7 @@ class FlowerTransport(ClientTransport):
         update = _checked(await self._ask(await self._node_of(who), TRAIN, dict(request), who), ClientUpdate, who)
         if (update["client_id"], update["round"]) != (who, request["round"]):
             raise SiteError(f"site {who} sent an update for client {update['client_id']!r} round {update['round']}")
-        if min(update["accepted"], update["rejected"], update["malformed"], update["llm_calls"]) < 0:
+        if min(update["accepted"], update["rejected"], update["malformed"], update["llm_calls"], update["blocked"], update["redacted"]) < 0:
             raise SiteError(f"site {who} sent an update with negative counts")
         return update
 
