@@ -259,3 +259,17 @@ def test_flower_replies_carry_the_guard_counts_and_are_checked():
     bad_step = _update(steps=[{**_update()["steps"][0], "guard_caught": {"verbatim": "one"}}])
     with pytest.raises(ValueError, match=r"malformed ClientUpdate: steps\.0\.guard_caught\.verbatim"):
         typed(bad_step, ClientUpdate)
+
+
+def test_a_site_reuses_no_update_made_under_other_guard_settings(tmp_path):
+    from fedtextgrad_graph.site.cache import ResultCache
+    from fedtextgrad_graph.wire import TrainRequest
+
+    request = TrainRequest(
+        run_id="r", client_id="a", round=1, global_prompt="p", task="t", seed=0,
+        local_steps=1, batch_size=3, proximal="off", format_instruction="",
+    )  # fmt: skip
+    off = GuardConfig(enabled=False).model_dump_json()
+    ResultCache(tmp_path, settings=off).put(request, _update())  # type: ignore[arg-type]
+    assert ResultCache(tmp_path, settings=off).get(request) == _update()
+    assert ResultCache(tmp_path, settings=GuardConfig().model_dump_json()).get(request) is None
