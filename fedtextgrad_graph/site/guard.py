@@ -202,36 +202,38 @@ class GuardVerdict:
         return bool(self.caught) and self.prompt is not None
 
 
-_EMPTY_PAIR = re.compile(r"""(["'“‘(\[])[\s,;:.?!-]*(["'”’)\]])""")
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
-_REPEATED_PUNCT = re.compile(r"([.,;:!?])(?:\s*[.,;:!?])+")
-_SPACES = re.compile(r"[ \t]{2,}")
-_BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
+_PUNCT = ".,;:!?"
+_OPENS_AT_END = re.compile(r"""(["'“‘(\[])[\s,;:.?!-]*$""")
+_CLOSES_AT_START = re.compile(r"""^[\s,;:.?!-]*(["'”’)\]])""")
+_CLOSERS = {"(": ")", "[": "]", "“": "”", "‘": "’"}
 
 
-def _tidy(text: str) -> str:
-    """Text with spans cut out, made readable: empty quotes and brackets, doubled spaces and
-    punctuation left behind are removed."""
-    text = _EMPTY_PAIR.sub(lambda m: "" if _pair(m.group(1), m.group(2)) else m.group(), text)
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
-    text = _REPEATED_PUNCT.sub(r"\1", text)
-    text = _SPACES.sub(" ", text)
-    text = _BLANK_LINES.sub("\n\n", text)
-    return "\n".join(line.strip() for line in text.splitlines()).strip()
-
-
-def _pair(opening: str, closing: str) -> bool:
-    return closing == {"(": ")", "[": "]", "“": "”", "‘": "’"}.get(opening, opening)
+def _join(left: str, right: str) -> str:
+    """``left`` and ``right`` around a removed span, made readable: the quotes or brackets left
+    empty, a doubled space or a stray punctuation mark at the cut are dropped; the rest of the
+    text is untouched."""
+    left, right = left.rstrip(" \t"), right.lstrip(" \t")
+    opened, closed = _OPENS_AT_END.search(left), _CLOSES_AT_START.match(right)
+    if opened and closed and closed.group(1) == _CLOSERS.get(opened.group(1), opened.group(1)):
+        left, right = left[: opened.start()].rstrip(" \t"), right[closed.end() :].lstrip(" \t")
+    if right[:1] and right[0] in _PUNCT and (not left or left[-1] in _PUNCT or left.endswith("\n")):
+        right = right.lstrip(_PUNCT + " \t")
+    if left.endswith("\n") or right.startswith("\n"):
+        breaks = max(len(left) - len(left.rstrip("\n")), len(right) - len(right.lstrip("\n")))
+        return left.rstrip("\n") + "\n" * breaks + right.lstrip("\n")
+    if not left or not right or right[0] in _PUNCT:
+        return left + right
+    return f"{left} {right}"
 
 
 def _cut(text: str, findings: Sequence[Finding]) -> str:
-    parts, position = [], 0
+    """``text`` without the spans of ``findings`` (which may overlap)."""
+    kept, position = "", 0
     for finding in sorted(findings, key=lambda f: f.start):
-        if finding.start > position:
-            parts.append(text[position : finding.start])
+        if finding.start >= position:
+            kept = _join(kept, text[position : finding.start])
         position = max(position, finding.end)
-    parts.append(text[position:])
-    return " ".join(part for part in parts if part)
+    return _join(kept, text[position:]).strip()
 
 
 class UploadGuard:
@@ -265,7 +267,7 @@ class UploadGuard:
         caught = dict(Counter(f.kind for f in findings))
         if self.action == "reject":
             return GuardVerdict(None, caught)
-        redacted = _tidy(_cut(prompt, findings))
+        redacted = _cut(prompt, findings)
         return GuardVerdict(redacted if _WORD.search(redacted) else None, caught)
 
 

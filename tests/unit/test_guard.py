@@ -147,6 +147,14 @@ def test_redaction_leaves_no_empty_quotes_behind():
     assert verdict.prompt == "Count. For example: Then add."
 
 
+def test_redaction_tidies_only_where_it_cut():
+    guard = _guard(SNAKES)
+    untouched = "Answer with '...' or ( ) if unsure!!"
+    assert guard.inspect(f"I have a cat and two snakes. {untouched}").prompt == untouched
+    prompt = "Count each kind.\n\nExample: I have a cat and two snakes.\nAnswer: 3\n\nThen add."
+    assert guard.inspect(prompt).prompt == "Count each kind.\n\nExample:\nAnswer: 3\n\nThen add."
+
+
 def test_reject_blocks_any_finding_and_keeps_clean_prompts():
     guard = _guard(SNAKES, action="reject")
     verdict = guard.inspect("Like: I have a cat and two snakes. Count.")
