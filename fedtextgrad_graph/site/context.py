@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config import TaskConfig
-from ..data import ClientData
+from ..data import ClientData, sample_examples
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
@@ -71,8 +71,11 @@ class Site:
         return await run_client(self.client_graph, request, models=self.model_names())
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
-        """Score a prompt on this client's own validation or test split; only counts leave."""
+        """Score a prompt on this client's own validation or test split (or the request's
+        sample of it); only counts leave."""
         examples = self.data.validation if request["split"] == "validation" else self.data.test
+        if "sample" in request:
+            examples = sample_examples(examples, request["sample"]["size"], request["sample"]["seed"])
         calls = self.gateway.count(client_id=self.client_id)
         correct, total = await self.accuracy(request["prompt"], examples, round=request["round"])
         llm_calls = self.gateway.count(client_id=self.client_id) - calls
