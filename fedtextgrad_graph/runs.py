@@ -54,7 +54,7 @@ __all__ = [
 @dataclass(frozen=True)
 class RunEvent:
     """A progress event: ``resumed``, ``round_started``, ``local_step``, ``client_finished``,
-    ``client_dropped``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
+    ``client_dropped``, ``screened``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
     ``test_finished`` or ``llm_call``."""
 
     kind: str
@@ -148,9 +148,12 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                 events.append(RunEvent("client_finished", {"client_id": cid, **summary, "steps": u["steps"]}))
             for cid, reason in update.get("client_failures", {}).items():
                 events.append(RunEvent("client_dropped", {"client_id": cid, "reason": reason}))
+        elif node == "screen":
+            m = update["round_metrics"]
+            events.append(RunEvent("screened", {"screened_out": m["screened_out"], "scores": m["screen_scores"]}))
         elif node == "aggregate":
             m = update["round_metrics"]
-            events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation")}))
+            events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation", "all_screened_out")}))
         elif node == "evaluate":
             metrics = update["round_metrics"]
             events.append(
