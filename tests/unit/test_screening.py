@@ -136,7 +136,11 @@ def test_create_screens_follows_the_config():
         create_screens(ScreeningConfig(screens=["nope"]))
 
 
-async def test_a_registered_screen_is_usable_by_name():
+async def test_a_registered_screen_is_usable_by_name(monkeypatch):
+    from fedtextgrad_graph.server import screening
+
+    monkeypatch.setattr(screening, "_REGISTRY", dict(screening._REGISTRY))  # registered for this test only
+
     @register_screen
     class Keyword(UploadScreen):
         name = "keyword-test"
