@@ -187,19 +187,23 @@ class SizeScreen(UploadScreen):
         )
 
 
+_MIN_REST = 2  # other scored uploads needed for a median to compare with
+
+
 def validation_left_out(scores: Mapping[str, PairedScore], *, rule: str, margin: float) -> dict[str, str]:
     """The uploads the validation ``rule`` leaves out, with the reason.
 
     An upload is *far below the rest* when its accuracy is more than ``margin`` below the
-    median of the other scored uploads (no rest with a single upload), and *below the global
-    prompt* when it is more than ``margin`` below the global prompt on the same sample.
+    median of the other scored uploads (there is a rest only with two others or more: one peer
+    alone may be the outlier), and *below the global prompt* when it is more than ``margin``
+    below the global prompt on the same sample.
     ``rule``: ``rest``, ``global``, ``either`` (one of the two) or ``both``.
     """
     accuracies = {cid: s.accuracy for cid, s in scores.items()}
     left_out = {}
     for cid, score in scores.items():
         others = [acc for other, acc in accuracies.items() if other != cid]
-        rest = statistics.median(others) if others else None
+        rest = statistics.median(others) if len(others) >= _MIN_REST else None
         checks = {
             "rest": rest is not None and score.accuracy < rest - margin,
             "global": score.accuracy < score.global_accuracy - margin,

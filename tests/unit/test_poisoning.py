@@ -39,6 +39,7 @@ batch_size = 3
 strategy = "{strategy}"
 
 [evaluation]
+mode = "{mode}"
 test = false
 
 [convergence]
@@ -87,10 +88,10 @@ def _models(poisoner: str | None) -> dict:
     return models
 
 
-def _config(tmp_path: Path, *, clients: int, strategy: str) -> FedTextGradConfig:
+def _config(tmp_path: Path, *, clients: int, strategy: str, mode: str = "server") -> FedTextGradConfig:
     write_bbh(tmp_path / "counting.json", n=180)
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG.format(clients=clients, strategy=strategy), encoding="utf-8")
+    path.write_text(CONFIG.format(clients=clients, strategy=strategy, mode=mode), encoding="utf-8")
     return load_config(path)
 
 
@@ -106,11 +107,12 @@ def _prompts(state: dict) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("clients", "strategy"),
-    [(3, "concat"), (3, "summarize"), (3, "uid"), (5, "concat"), (5, "uid")],
+    ("clients", "strategy", "mode"),
+    [(3, "concat", "server"), (3, "summarize", "server"), (3, "uid", "server"), (5, "concat", "server"), (5, "uid", "server"),
+     (3, "concat", "federated"), (5, "uid", "federated")],
 )
-async def test_a_poisoning_client_is_screened_out_every_round(tmp_path, clients, strategy):
-    config = _config(tmp_path, clients=clients, strategy=strategy)
+async def test_a_poisoning_client_is_screened_out_every_round(tmp_path, clients, strategy, mode):
+    config = _config(tmp_path, clients=clients, strategy=strategy, mode=mode)
     data = build_federated_data(config)
     poisoned = await run_federated(config, models=_models("client-2"), data=data)
     clean_config, clean_data = _without(config, data, "client-2")
@@ -123,8 +125,9 @@ async def test_a_poisoning_client_is_screened_out_every_round(tmp_path, clients,
         assert record["screen_scores"]["client-2"]["accuracy"] == 0.0
     assert not any(POISON in prompt for prompt in _prompts(poisoned))
     before, after = clean["history"][-1]["validation_accuracy"], poisoned["history"][-1]["validation_accuracy"]
-    print(f"{clients} clients, {strategy}: final validation accuracy {after:.3f} with the poisoner, {before:.3f} without")
-    assert abs(after - before) <= 0.05
+    print(f"{clients} clients, {strategy}, {mode} evaluation: final validation accuracy {after:.3f} with the poisoner, {before:.3f} without")
+    if mode == "server":  # federated, the poisoner scores its own validation share with its own model: not comparable
+        assert abs(after - before) <= 0.05
 
 
 async def test_without_screening_the_poison_reaches_the_global_prompt(tmp_path):

@@ -95,10 +95,13 @@ def test_exactly_the_margin_below_is_kept():
     assert list(validation_left_out(_scores(a=6), rule="global", margin=0.25)) == ["a"]
 
 
-def test_a_single_upload_has_no_rest():
+def test_the_rest_needs_two_other_uploads():
     assert validation_left_out(_scores(only=0), rule="rest", margin=0.25) == {}
     assert validation_left_out(_scores(only=0), rule="both", margin=0.25) == {}
     assert list(validation_left_out(_scores(only=0), rule="either", margin=0.25)) == ["only"]
+    # one peer alone is no rest: the weaker of two honest uploads is not left out for it
+    assert validation_left_out(_scores(a=18, b=8), rule="rest", margin=0.25) == {}
+    assert list(validation_left_out(_scores(a=18, b=17, c=8), rule="rest", margin=0.25)) == ["c"]
 
 
 def test_uploads_no_worse_than_the_global_prompt_pass_its_check_even_at_margin_zero():
