@@ -72,9 +72,9 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes six supersteps of the round graph, two more for each retry after a
+    # Each round takes seven supersteps of the round graph, two more for each retry after a
     # quorum pause; leave room for the baseline and the final test.
-    return {"configurable": {"thread_id": run_id}, "recursion_limit": 8 * config.convergence.max_rounds + 20}
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": 9 * config.convergence.max_rounds + 20}
 
 
 async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:

@@ -30,9 +30,9 @@ from ..site import SITE_ROLES
 from ..state import RoundRecord, RoundState
 from ..text import compose_prompt, count_tokens
 from ..wire import ClientTask, ClientUpdate, TrainRequest
+from .comparison import compare_to_global
 from .convergence import decide
 from .evaluation import test_accuracy, validation_accuracy
-from .comparison import compare_to_global
 from .participation import QuorumPause, failure_reason
 from .runtime import FederationRuntime
 from .screening import Comparison, ScreenContext, create_screens, screen_uploads
