@@ -188,6 +188,7 @@ class SizeScreen(UploadScreen):
 
 
 _MIN_REST = 2  # other scored uploads needed for a median to compare with
+_TOLERANCE = 1e-9  # exactly ``margin`` below is not "more than margin below", despite float rounding
 
 
 def validation_left_out(scores: Mapping[str, PairedScore], *, rule: str, margin: float) -> dict[str, str]:
@@ -205,8 +206,8 @@ def validation_left_out(scores: Mapping[str, PairedScore], *, rule: str, margin:
         others = [acc for other, acc in accuracies.items() if other != cid]
         rest = statistics.median(others) if len(others) >= _MIN_REST else None
         checks = {
-            "rest": rest is not None and score.accuracy < rest - margin,
-            "global": score.accuracy < score.global_accuracy - margin,
+            "rest": rest is not None and score.accuracy < rest - margin - _TOLERANCE,
+            "global": score.accuracy < score.global_accuracy - margin - _TOLERANCE,
         }
         if rule == "either":
             failed = any(checks.values())

@@ -92,6 +92,7 @@ def test_the_reason_names_the_scores_and_the_margin():
 
 def test_exactly_the_margin_below_is_kept():
     assert validation_left_out(_scores(a=7), rule="global", margin=0.25) == {}  # 0.35 = 0.6 - 0.25
+    assert validation_left_out({"a": PairedScore(3, 4, 5)}, rule="global", margin=0.2) == {}  # 0.8 - 0.2 > 0.6 in floats
     assert list(validation_left_out(_scores(a=6), rule="global", margin=0.25)) == ["a"]
 
 
