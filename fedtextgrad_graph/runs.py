@@ -153,7 +153,8 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
             events.append(RunEvent("screened", {"screened_out": m["screened_out"], "scores": m["screen_scores"]}))
         elif node == "aggregate":
             m = update["round_metrics"]
-            events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation", "all_screened_out")}))
+            keys = ("prompt_chars", "prompt_tokens", "aggregation", "all_screened_out")
+            events.append(RunEvent("aggregated", {k: m[k] for k in keys}))
         elif node == "evaluate":
             metrics = update["round_metrics"]
             events.append(

@@ -44,7 +44,9 @@ async def _server_held(
     samples = {task: sample_examples(splits.validation, size, f"{seed}:{task}") for task, splits in runtime.evaluation.items()}
 
     async def score(prompt: str) -> tuple[int, int]:
-        counts = await asyncio.gather(*(runtime.accuracy(prompt, examples, task, round=round) for task, examples in samples.items()))
+        counts = await asyncio.gather(
+            *(runtime.accuracy(prompt, examples, task, round=round) for task, examples in samples.items())
+        )
         return sum(c for c, _ in counts), sum(t for _, t in counts)
 
     calls = runtime.gateway.count()
