@@ -24,7 +24,7 @@ from .langchain import FederatedPrompt, PromptedApp, aload_prompt, as_chat_promp
 from .metrics import LLMJudge, exact_match, last_number_match
 from .models import SimulatedChatModel
 from .runs import RunEvent, RunExistsError, RunPaused, run_federated
-from .server import FederationRuntime, build_round_graph, initial_state
+from .server import FederationRuntime, UploadScreen, build_round_graph, initial_state, register_screen
 from .site import Site
 from .state import RoundRecord, RoundState
 from .transport import ClientTransport, ClientUnavailable, LocalTransport, TransportError, register_transport
@@ -59,6 +59,7 @@ __all__ = [
     "TrainRequest",
     "TransportError",
     "UIDAggregator",
+    "UploadScreen",
     "aload_prompt",
     "as_chat_prompt",
     "as_system_message",
@@ -77,6 +78,7 @@ __all__ = [
     "load_jsonl",
     "load_prompt",
     "register_aggregator",
+    "register_screen",
     "register_transport",
     "run_federated",
 ]

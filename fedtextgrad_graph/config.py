@@ -27,6 +27,7 @@ __all__ = [
     "PromptConfig",
     "RoleModels",
     "RunSettings",
+    "ScreeningConfig",
     "SplitRanges",
     "TaskConfig",
     "TransportConfig",
@@ -264,6 +265,24 @@ class RunSettings(_Strict):
     data_dir: str | None = None
 
 
+class ScreeningConfig(_Strict):
+    """Screens the server applies to each upload before aggregation, in the order listed.
+
+    ``size`` leaves out an upload longer than ``max(size_floor_chars, size_ratio * len(global
+    prompt))``. ``validation`` scores each upload and the global prompt on the same sample of
+    ``validation_sample`` validation examples and leaves out an upload more than ``margin``
+    below the other uploads' median (``rest``), below the global prompt (``global``), either
+    (``either``) or both (``both``).
+    """
+
+    screens: list[str] = Field(default_factory=lambda: ["size", "validation"])  # registered screens, in order
+    size_ratio: float = Field(default=3.0, ge=1)
+    size_floor_chars: int = Field(default=4000, gt=0)
+    validation_sample: int = Field(default=30, gt=0)
+    rule: Literal["rest", "global", "either", "both"] = "either"
+    margin: float = Field(default=0.25, ge=0, le=1)
+
+
 class FedTextGradConfig(_Strict):
     """The whole run configuration (one TOML file)."""
 
@@ -278,6 +297,7 @@ class FedTextGradConfig(_Strict):
     models: ModelsConfig = ModelsConfig()
     transport: TransportConfig = TransportConfig()
     guard: GuardConfig = GuardConfig()
+    screening: ScreeningConfig = ScreeningConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> FedTextGradConfig:

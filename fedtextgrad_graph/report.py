@@ -29,6 +29,7 @@ __all__ = ["ReportFiles", "word_diff_html", "write_report"]
 OUTCOME_COLORS = {"accepted": "#2a9d8f", "rejected": "#e9a23b", "malformed": "#c44e52", "blocked": "#6f42c1"}
 _TOKENS = re.compile(r"\S+|\s+")
 _MIN_ANCHOR_WORDS = 3
+_SHOWN_SCREENED_CHARS = 2000  # a left-out upload may be huge (the size screen's case)
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,8 @@ section.round { background: #fff; border: 1px solid #d0d7de; border-radius: 6px;
 .arrow { color: #57606a; margin: 8px 0 8px 6px; font-size: 0.9em; }
 .clients { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 10px; }
 .pending .prompt { color: #57606a; font-style: italic; }
+.screened { color: #953800; font-size: 0.9em; }
+.screened-out .prompt { background: #fff1e5; border-color: #ffc680; }
 .diff { margin-top: 10px; }
 ins { background: #ccffd8; text-decoration: none; }
 del { background: #ffd7d5; color: #82071e; }
@@ -396,6 +399,7 @@ def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
             continue
         rec = r.record
         best = ' class="best"' if payload["best_round"] == r.round else ""
+        clients += _screened_note(rec)
         rows.append(
             f'<tr{best}><td>{r.round}{" ★" if best else ""}</td><td class="text">{clients}</td>'
             f"<td>{_fmt(rec['validation_accuracy'])} ({rec['validation_correct']}/{rec['validation_total']})</td>"
@@ -405,6 +409,22 @@ def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
     if not rows:
         return "<p>No round has finished yet.</p>"
     return f'<table id="rounds"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _screened_note(record: Mapping[str, Any]) -> str:
+    """The uploads a finished round's screens left out, with the reasons (empty if none)."""
+    lines = [f"{html.escape(cid)}: {html.escape(why)}" for cid, why in record.get("screened_out", {}).items()]
+    if record.get("all_screened_out"):
+        lines.append("every upload left out: the global prompt stayed as it was")
+    return f'<div class="screened">screened out: {"<br>".join(lines)}</div>' if lines else ""
+
+
+def _shown_prompt(prompt: str, screened_out: bool) -> str:
+    """A client prompt for the page; a left-out one is cut at ``_SHOWN_SCREENED_CHARS``."""
+    if not screened_out or len(prompt) <= _SHOWN_SCREENED_CHARS:
+        return html.escape(prompt)
+    rest = len(prompt) - _SHOWN_SCREENED_CHARS
+    return f"{html.escape(prompt[:_SHOWN_SCREENED_CHARS])}<em>… ({rest} more characters)</em>"
 
 
 def _round_section(r: _Round, best_round: int | None) -> str:
@@ -421,9 +441,13 @@ def _round_section(r: _Round, best_round: int | None) -> str:
             continue
         m = r.client_metrics[cid]
         summary = f"{m['task']} · " + ", ".join(f"{m.get(o, 0)} {o}" for o in (*OUTCOME_COLORS, "redacted"))
+        screened = (r.record or {}).get("screened_out", {}).get(cid)
+        if screened:
+            summary += f" · screened out: {screened}"
+        kind = ' class="screened-out"' if screened else ""
         cards.append(
-            f'<article><div class="label"><strong>{html.escape(cid)}</strong> · {html.escape(summary)}</div>'
-            f'<div class="prompt">{html.escape(r.client_prompts[cid])}</div></article>'
+            f'<article{kind}><div class="label"><strong>{html.escape(cid)}</strong> · {html.escape(summary)}</div>'
+            f'<div class="prompt">{_shown_prompt(r.client_prompts[cid], bool(screened))}</div></article>'
         )
     parts = [
         f'<section class="round" id="round-{r.round}"><h3>{title}{badge}</h3>',

@@ -54,7 +54,7 @@ __all__ = [
 @dataclass(frozen=True)
 class RunEvent:
     """A progress event: ``resumed``, ``round_started``, ``local_step``, ``client_finished``,
-    ``client_dropped``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
+    ``client_dropped``, ``screened``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
     ``test_finished`` or ``llm_call``."""
 
     kind: str
@@ -72,9 +72,9 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes six supersteps of the round graph, two more for each retry after a
+    # Each round takes seven supersteps of the round graph, two more for each retry after a
     # quorum pause; leave room for the baseline and the final test.
-    return {"configurable": {"thread_id": run_id}, "recursion_limit": 8 * config.convergence.max_rounds + 20}
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": 9 * config.convergence.max_rounds + 20}
 
 
 async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:
@@ -148,9 +148,13 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                 events.append(RunEvent("client_finished", {"client_id": cid, **summary, "steps": u["steps"]}))
             for cid, reason in update.get("client_failures", {}).items():
                 events.append(RunEvent("client_dropped", {"client_id": cid, "reason": reason}))
+        elif node == "screen":
+            m = update["round_metrics"]
+            events.append(RunEvent("screened", {"screened_out": m["screened_out"], "scores": m["screen_scores"]}))
         elif node == "aggregate":
             m = update["round_metrics"]
-            events.append(RunEvent("aggregated", {k: m[k] for k in ("prompt_chars", "prompt_tokens", "aggregation")}))
+            keys = ("prompt_chars", "prompt_tokens", "aggregation", "all_screened_out")
+            events.append(RunEvent("aggregated", {k: m[k] for k in keys}))
         elif node == "evaluate":
             metrics = update["round_metrics"]
             events.append(

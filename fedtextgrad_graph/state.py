@@ -19,7 +19,9 @@ def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> d
 
 class RoundRecord(TypedDict, total=False):
     """One round in the run's history. ``dropped`` names the selected clients whose update
-    did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring."""
+    did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring;
+    ``screened_out`` the uploads the screens left out of aggregation, with the reason (and
+    ``all_screened_out`` says the global prompt stayed as it was because none was kept)."""
 
     round: int
     clients: list[str]
@@ -38,6 +40,10 @@ class RoundRecord(TypedDict, total=False):
     improved: bool
     models: dict[str, str]
     llm_calls: int
+    screened_out: dict[str, str]
+    screen_scores: dict[str, dict[str, Any]]
+    screen_llm_calls: int
+    all_screened_out: bool
 
 
 class RoundState(TypedDict, total=False):

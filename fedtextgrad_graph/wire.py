@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from typing_extensions import TypedDict  # pydantic validates these (Flower replies) on Python < 3.12
+from typing_extensions import NotRequired, TypedDict  # pydantic validates these (Flower replies) on Python < 3.12
 
-__all__ = ["ClientTask", "ClientUpdate", "EvaluateRequest", "EvaluateResult", "StepOutcome", "StepRecord", "TrainRequest"]
+__all__ = [
+    "ClientTask",
+    "ClientUpdate",
+    "EvaluateRequest",
+    "EvaluateResult",
+    "ExampleSample",
+    "StepOutcome",
+    "StepRecord",
+    "TrainRequest",
+]
 
 StepOutcome = Literal["accepted", "rejected", "malformed", "blocked"]
 
@@ -75,14 +84,23 @@ class ClientUpdate(TypedDict):
     redacted: int
 
 
+class ExampleSample(TypedDict):
+    """At most ``size`` examples of a split, drawn by a shuffle seeded with ``seed``."""
+
+    size: int
+    seed: str
+
+
 class EvaluateRequest(TypedDict):
-    """Score ``prompt`` on a client's own ``split``; ``round`` is ``None`` for the final test."""
+    """Score ``prompt`` on a client's own ``split`` (or a ``sample`` of it); ``round`` is
+    ``None`` for the final test."""
 
     run_id: str
     client_id: str
     round: int | None
     prompt: str
     split: Literal["validation", "test"]
+    sample: NotRequired[ExampleSample]
 
 
 class EvaluateResult(TypedDict):

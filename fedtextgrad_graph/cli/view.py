@@ -99,8 +99,14 @@ class RunView:
         elif event.kind == "evaluated":
             for cid, reason in d.get("dropped", {}).items():
                 say(f"  [yellow]{escape(cid)} left out of scoring[/]: {escape(reason)}")
+        elif event.kind == "screened":
+            for cid, reason in d["screened_out"].items():
+                say(f"  [yellow]{escape(cid)} screened out[/]: {escape(reason)}")
         elif event.kind == "aggregated":
-            say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
+            if d["all_screened_out"]:
+                say("  [bold yellow]every upload screened out[/]: the global prompt stays as it was")
+            else:
+                say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
         elif event.kind == "round_finished":
             best = " [green](new best)[/]" if d["new_best"] else ""
             stop = f"; stopping: {d['stop_reason']}" if d["stop_reason"] else ""
@@ -159,6 +165,10 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
     for r in payload["history"]:
         for cid, reason in r.get("dropped", {}).items():
             console.print(f"round {r['round']}: {escape(cid)} dropped ({escape(reason)})")
+        for cid, reason in r.get("screened_out", {}).items():
+            console.print(f"round {r['round']}: {escape(cid)} screened out ({escape(reason)})")
+        if r.get("all_screened_out"):
+            console.print(f"round {r['round']}: every upload screened out; the global prompt stayed as it was")
     console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
 
 

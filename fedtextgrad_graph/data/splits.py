@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import FedTextGradConfig, TaskConfig
 from .loaders import DataError, Example, load_examples
 
-__all__ = ["TaskSplits", "load_server_tasks", "load_task"]
+__all__ = ["TaskSplits", "load_server_tasks", "load_task", "sample_examples"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,13 @@ def load_server_tasks(config: FedTextGradConfig) -> dict[str, TaskSplits]:
             'set them, or use [evaluation] mode = "federated"'
         )
     return held
+
+
+def sample_examples(examples: list[Example], size: int, seed: str) -> list[Example]:
+    """At most ``size`` of ``examples``, drawn by a shuffle seeded with ``seed`` (all of them,
+    in order, when there are no more than ``size``): the same seed draws the same sample."""
+    if len(examples) <= size:
+        return list(examples)
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    return [examples[i] for i in sorted(order[:size])]

@@ -1,12 +1,14 @@
 """The federated round as a LangGraph state graph.
 
     START -> baseline -> broadcast --Send(per selected client)--> client_optimizer -> collect
-          -> aggregate -> evaluate -> check_convergence --(continue)--> broadcast
-                                                        --(stop)------> final_test -> END
+          -> screen -> aggregate -> evaluate -> check_convergence --(continue)--> broadcast
+                                                                --(stop)------> final_test -> END
 
 ``client_optimizer`` reaches each client through the runtime's transport (in-process, or a
 Flower site). ``collect`` applies the quorum: with too few updates the round pauses (a
-LangGraph interrupt); resuming it asks the missing clients again.
+LangGraph interrupt); resuming it asks the missing clients again. ``screen`` leaves out
+uploads that are oversized or score far below the rest (see :mod:`.screening`); ``aggregate``
+merges the others, and keeps the global prompt when every upload was left out.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -27,10 +30,12 @@ from ..site import SITE_ROLES
 from ..state import RoundRecord, RoundState
 from ..text import compose_prompt, count_tokens
 from ..wire import ClientTask, ClientUpdate, TrainRequest
+from .comparison import compare_to_global
 from .convergence import decide
 from .evaluation import test_accuracy, validation_accuracy
 from .participation import QuorumPause, failure_reason
 from .runtime import FederationRuntime
+from .screening import Comparison, ScreenContext, create_screens, screen_uploads
 
 __all__ = ["build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
 
@@ -116,6 +121,7 @@ def build_round_graph(
     cfg = runtime.config
     fed = cfg.federation
     transport = runtime.transport
+    screens = create_screens(cfg.screening)
 
     async def baseline(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         """Score the initial prompt: the first reference for improvement and the first best.
@@ -191,15 +197,43 @@ def build_round_graph(
         return {}
 
     def after_collect(state: RoundState) -> str | list[Send]:
-        return "aggregate" if quorum_met(state) else tasks_for(state, missing(state))
+        return "screen" if quorum_met(state) else tasks_for(state, missing(state))
+
+    def uploads(state: RoundState) -> dict[str, str]:
+        updates = state["client_updates"]
+        return {cid: updates[cid]["prompt"] for cid in state["selected_clients"] if cid in updates}
+
+    async def screen(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        """Leave out the uploads the configured screens do not trust, with the reason."""
+        global_prompt = state["global_prompt"]
+
+        async def compare(prompts: Mapping[str, str]) -> Comparison:
+            return await compare_to_global(
+                runtime, prompts, global_prompt=global_prompt, run_id=_run_id(config), round=state["round"]
+            )
+
+        result = await screen_uploads(screens, uploads(state), ScreenContext(state["round"], global_prompt, compare))
+        for cid, reason in result.left_out.items():
+            logger.info("client %s screened out of round %d: %s", cid, state["round"], reason)
+        return {
+            "round_metrics": {
+                "screened_out": result.left_out,
+                "screen_scores": result.scores,
+                "screen_llm_calls": result.llm_calls,
+            }
+        }
 
     async def aggregate(state: RoundState) -> dict[str, Any]:
         calls = runtime.gateway.count()
-        updates = state["client_updates"]
-        prompts = {cid: updates[cid]["prompt"] for cid in state["selected_clients"] if cid in updates}
-        merged = await runtime.aggregator(state["round"]).aggregate(
-            prompts, format_instruction=cfg.prompt.format_instruction
-        )
+        screened_out = state["round_metrics"].get("screened_out", {})
+        prompts = {cid: prompt for cid, prompt in uploads(state).items() if cid not in screened_out}
+        if prompts:
+            merged = await runtime.aggregator(state["round"]).aggregate(
+                prompts, format_instruction=cfg.prompt.format_instruction
+            )
+        else:
+            logger.warning("every upload of round %d was screened out; the global prompt stays as it was", state["round"])
+            merged = state["global_prompt"]
         metrics = {
             "prompt_chars": len(merged),
             "prompt_tokens": count_tokens(merged, cfg.aggregation.tokenizer),
@@ -207,6 +241,7 @@ def build_round_graph(
             "aggregation": cfg.aggregation.strategy,
             "aggregation_llm_calls": runtime.gateway.count() - calls,
             "previous_prompt": state["global_prompt"],
+            "all_screened_out": not prompts,
         }
         return {"global_prompt": merged, "round_metrics": metrics}
 
@@ -253,6 +288,7 @@ def build_round_graph(
             improved=verdict.improved,
             models=round_models(runtime.models.names(runtime.roles_in_use()), {cid: updates[cid] for cid in arrived}),
             llm_calls=sum(updates[cid]["llm_calls"] for cid in arrived)
+            + metrics.get("screen_llm_calls", 0)
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],
             **metrics,
@@ -283,6 +319,7 @@ def build_round_graph(
     graph.add_node("broadcast", broadcast)
     graph.add_node("client_optimizer", client_optimizer, input_schema=ClientTask)
     graph.add_node("collect", collect)
+    graph.add_node("screen", screen)
     graph.add_node("aggregate", aggregate)
     graph.add_node("evaluate", evaluate)
     graph.add_node("check_convergence", check_convergence)
@@ -291,7 +328,8 @@ def build_round_graph(
     graph.add_edge("baseline", "broadcast")
     graph.add_conditional_edges("broadcast", fan_out, ["client_optimizer"])
     graph.add_edge("client_optimizer", "collect")
-    graph.add_conditional_edges("collect", after_collect, ["aggregate", "client_optimizer"])
+    graph.add_conditional_edges("collect", after_collect, ["screen", "client_optimizer"])
+    graph.add_edge("screen", "aggregate")
     graph.add_edge("aggregate", "evaluate")
     graph.add_edge("evaluate", "check_convergence")
     graph.add_conditional_edges("check_convergence", next_step, ["broadcast", "final_test", END])

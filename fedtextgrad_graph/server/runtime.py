@@ -15,6 +15,7 @@ from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import Answerer, LLMCallRecord, LLMGateway, ModelRouter, ThreadBridge
 from ..text import check_tokenizer
 from ..transport import ClientTransport, transport_class
+from .screening import create_screens
 
 __all__ = ["FederationRuntime", "server_roles"]
 
@@ -68,6 +69,10 @@ class FederationRuntime:
             create_aggregator(config.aggregation.strategy, _unused_generate)
         except ValueError as exc:
             raise ConfigError(f"aggregation.strategy: {exc}") from None
+        try:
+            create_screens(config.screening)
+        except ValueError as exc:
+            raise ConfigError(f"screening.screens: {exc}") from None
         limit = config.run.max_concurrency
         gateway = LLMGateway(
             max_concurrency=limit,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config import GuardConfig, TaskConfig
-from ..data import ClientData
+from ..data import ClientData, sample_examples
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
@@ -57,12 +57,12 @@ class Site:
         """An async ``generate(system, user)`` for this client's ``role`` model."""
         return self.gateway.bind(self.models.get(role, self.client_id), role=role, client_id=self.client_id, round=round)
 
-    def score(self, round: int | None = None) -> Scorer:
-        """The task metric; a judge metric uses this client's judge model."""
+    def score(self, round: int | None = None, judge: Generate | None = None) -> Scorer:
+        """The task metric; a judge metric uses ``judge``, by default this client's judge model."""
         if self.scorer is not None:
             return self.scorer
         metric = self.task.metric
-        return create_scorer(metric, self.generate("judge", round) if metric == "judge" else None)
+        return create_scorer(metric, (judge or self.generate("judge", round)) if metric == "judge" else None)
 
     def model_names(self) -> dict[str, str]:
         """Role -> the model this client uses."""
@@ -79,9 +79,24 @@ class Site:
         return await run_client(self.client_graph, request, models=self.model_names())
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
-        """Score a prompt on this client's own validation or test split; only counts leave."""
+        """Score a prompt on this client's own validation or test split (or the request's
+        sample of it); only counts leave."""
         examples = self.data.validation if request["split"] == "validation" else self.data.test
-        calls = self.gateway.count(client_id=self.client_id)
-        correct, total = await self.accuracy(request["prompt"], examples, round=request["round"])
-        llm_calls = self.gateway.count(client_id=self.client_id) - calls
+        if "sample" in request:
+            examples = sample_examples(examples, request["sample"]["size"], request["sample"]["seed"])
+        # Count this request's calls itself: several requests may score on this site at once.
+        llm_calls = 0
+
+        def counted(role: str) -> Generate:
+            generate = self.generate(role, request["round"])
+
+            async def call(system: str, user: str) -> str:
+                nonlocal llm_calls
+                llm_calls += 1
+                return await generate(system, user)
+
+            return call
+
+        score = self.score(request["round"], judge=counted("judge"))
+        correct, total = await score_prompt(request["prompt"], examples, answer=counted("task"), score=score)
         return EvaluateResult(client_id=self.client_id, correct=correct, total=total, llm_calls=llm_calls)

@@ -113,7 +113,9 @@ class SiteRunner:
     def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         """Score a prompt on this site's own validation or test split; only counts leave."""
         self._check(request["client_id"], None)
-        self._serving = {"run_id": request["run_id"], "request": request["split"]}
+        # A sample (the server's upload screen) is logged apart from the round's validation.
+        kind = f"{request['split']} sample" if "sample" in request else request["split"]
+        self._serving = {"run_id": request["run_id"], "request": kind}
         result = self._wait(self.site.evaluate(request))
         when = "the final test" if request["round"] is None else f"round {request['round']}"
         logger.info("run %s %s: scored a prompt on its %s data (%d examples)", request["run_id"], when, request["split"], result["total"])

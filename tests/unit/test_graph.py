@@ -10,7 +10,7 @@ import pytest
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer, load_config, run_federated
+from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, build_round_graph, create_checkpointer, load_config, run_federated
 from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.runs import stream_run
 
@@ -157,3 +157,38 @@ async def test_a_run_id_cannot_be_started_twice(make_config, tmp_path):
             await run_federated(config, run_id="same", checkpointer=checkpointer, models=SIMULATED)
         state = await run_federated(config, run_id="same", checkpointer=checkpointer, models=SIMULATED, resume=True)
     assert [r["round"] for r in state["history"]] == [1]
+
+
+async def test_a_crash_mid_screen_resumes_at_the_screen(make_config, monkeypatch):
+    """The screen is a node of its own: a run that fails while screening resumes there, and the
+    clients' local steps (already checkpointed) are not run again."""
+    import fedtextgrad_graph.server.graph as round_graph
+
+    compare = round_graph.compare_to_global
+
+    async def crash(*args, **kwargs):
+        raise RuntimeError("screening crashed")
+
+    config = load_config(make_config(clients=2, rounds=1))
+    checkpointer = InMemorySaver()
+    monkeypatch.setattr(round_graph, "compare_to_global", crash)
+    runtime = FederationRuntime.create(config, models=SIMULATED)
+    try:
+        with pytest.raises(RuntimeError, match="screening crashed"):
+            await stream_run(runtime, checkpointer, "crash", resume=False)
+        saved = build_round_graph(runtime, checkpointer=checkpointer).get_state({"configurable": {"thread_id": "crash"}})
+    finally:
+        runtime.close()
+    assert saved.next == ("screen",)
+
+    monkeypatch.setattr(round_graph, "compare_to_global", compare)
+    calls: list = []
+    runtime = FederationRuntime.create(config, models=SIMULATED, on_call=calls.append)
+    try:
+        state = await stream_run(runtime, checkpointer, "crash", resume=True)
+    finally:
+        runtime.close()
+    assert not [c for c in calls if c.role == "optimizer"]  # the uploads came from the checkpoint
+    record = state["history"][0]
+    assert set(record["screen_scores"]) == {"client-1", "client-2"} and record["screen_llm_calls"] > 0
+    assert record["llm_calls"] >= record["screen_llm_calls"] + record["evaluation_llm_calls"]

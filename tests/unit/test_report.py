@@ -113,3 +113,18 @@ def test_missing_matplotlib_names_the_extra(finished_state, tmp_path: Path, monk
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'fedtextgrad-graph\[viz\]'"):
         write_report(finished_state, tmp_path, run_id="r")
+
+
+def test_screened_out_uploads_are_shown_with_the_reason_and_cut(finished_state, tmp_path: Path):
+    state = copy.deepcopy(finished_state)
+    first, last = state["history"]
+    first["client_prompts"]["client-3"] = "x" * 100_000
+    first["screened_out"] = {"client-3": "size: 100000 chars, over the cap of 4000 <&>"}
+    last["screened_out"] = {"client-1": "validation: 0.00", "client-2": "validation: 0.10"}
+    last["all_screened_out"] = True
+    page = write_report(state, tmp_path, run_id="r").html.read_text(encoding="utf-8")
+    table = re.search(r'<table id="rounds">.*?</table>', page, re.S).group(0)
+    assert '<div class="screened">screened out: client-3: size: 100000 chars, over the cap of 4000 &lt;&amp;&gt;</div>' in table
+    assert "client-1: validation: 0.00<br>client-2: validation: 0.10<br>every upload left out" in table
+    assert page.count('<article class="screened-out">') == 3
+    assert "x" * 2000 + "<em>… (98000 more characters)</em>" in page and "x" * 2001 not in page

@@ -87,6 +87,18 @@ def test_a_site_returns_its_finished_update_without_new_llm_calls(site_toml):
         runner.close()
 
 
+def test_a_site_scores_only_the_requested_sample_and_logs_it_apart(site_toml):
+    runner = SiteRunner(load_site_config(site_toml))
+    try:
+        sample = {"size": 4, "seed": "0:screen:1"}
+        request = EvaluateRequest(run_id="run-1", client_id="site-a", round=1, prompt="p", split="validation", sample=sample)
+        first, again = runner.evaluate(request), runner.evaluate(request)
+        assert first == again and first["total"] == 4 and first["llm_calls"] == 4
+        assert {c["request"] for c in _calls(runner)} == {"validation sample"}
+    finally:
+        runner.close()
+
+
 def test_a_site_refuses_requests_for_another_client_or_task(site_toml):
     runner = SiteRunner(load_site_config(site_toml))
     try:

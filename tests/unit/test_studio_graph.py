@@ -45,7 +45,7 @@ async def test_factory_compiles_the_round_graph(studio: ModuleType):
     async with studio.make_graph() as graph:
         graph.validate()
         assert graph.name == GRAPH_ID and graph.checkpointer is None  # the server brings its own
-        assert {"baseline", "broadcast", "client_optimizer", "check_convergence", "final_test"} <= set(graph.nodes)
+        assert {"baseline", "broadcast", "client_optimizer", "screen", "check_convergence", "final_test"} <= set(graph.nodes)
         assert "client_optimizer:textgrad_step" in graph.get_graph(xray=True).nodes
 
 
