@@ -23,7 +23,7 @@ from .data import DataError, Example, build_federated_data, load_bbh, load_csv, 
 from .langchain import FederatedPrompt, PromptedApp, aload_prompt, as_chat_prompt, as_system_message, federate_app, load_prompt
 from .metrics import LLMJudge, exact_match, last_number_match
 from .models import SimulatedChatModel
-from .runs import RunEvent, RunExistsError, RunPaused, run_federated
+from .runs import RunAwaitingReview, RunEvent, RunExistsError, RunPaused, run_federated
 from .server import FederationRuntime, build_round_graph, initial_state
 from .site import Site
 from .state import RoundRecord, RoundState
@@ -79,4 +79,5 @@ __all__ = [
     "register_aggregator",
     "register_transport",
     "run_federated",
+    "RunAwaitingReview",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "ModelsConfig",
     "PromptConfig",
     "RoleModels",
+    "ReviewConfig",
     "RunSettings",
     "SplitRanges",
     "TaskConfig",
@@ -252,6 +253,13 @@ class RunSettings(_Strict):
     data_dir: str | None = None
 
 
+class ReviewConfig(_Strict):
+    """``required``: pause the run after each aggregation until a person approves, edits or
+    rejects the merged prompt (``fedtextgrad-graph review RUN_ID``)."""
+
+    required: bool = False
+
+
 class FedTextGradConfig(_Strict):
     """The whole run configuration (one TOML file)."""
 
@@ -265,6 +273,7 @@ class FedTextGradConfig(_Strict):
     convergence: ConvergenceConfig = ConvergenceConfig()
     models: ModelsConfig = ModelsConfig()
     transport: TransportConfig = TransportConfig()
+    review: ReviewConfig = ReviewConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> FedTextGradConfig:

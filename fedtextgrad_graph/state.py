@@ -19,7 +19,8 @@ def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> d
 
 class RoundRecord(TypedDict, total=False):
     """One round in the run's history. ``dropped`` names the selected clients whose update
-    did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring."""
+    did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring;
+    ``review`` (with ``[review] required``) the reviewer's decision and note."""
 
     round: int
     clients: list[str]
@@ -38,6 +39,7 @@ class RoundRecord(TypedDict, total=False):
     improved: bool
     models: dict[str, str]
     llm_calls: int
+    review: dict[str, Any]
 
 
 class RoundState(TypedDict, total=False):

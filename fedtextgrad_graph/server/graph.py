@@ -1,12 +1,13 @@
 """The federated round as a LangGraph state graph.
 
     START -> baseline -> broadcast --Send(per selected client)--> client_optimizer -> collect
-          -> aggregate -> evaluate -> check_convergence --(continue)--> broadcast
-                                                        --(stop)------> final_test -> END
+          -> aggregate -> evaluate -> review -> check_convergence --(continue)--> broadcast
+                                                                  --(stop)------> final_test -> END
 
 ``client_optimizer`` reaches each client through the runtime's transport (in-process, or a
 Flower site). ``collect`` applies the quorum: with too few updates the round pauses (a
-LangGraph interrupt); resuming it asks the missing clients again.
+LangGraph interrupt); resuming it asks the missing clients again. With ``[review] required``,
+``review`` pauses every round for a person's decision on the merged prompt (server/review.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..wire import ClientTask, ClientUpdate, TrainRequest
 from .convergence import decide
 from .evaluation import test_accuracy, validation_accuracy
 from .participation import QuorumPause, failure_reason
+from .review import review_round
 from .runtime import FederationRuntime
 
 __all__ = ["build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
@@ -222,6 +224,12 @@ def build_round_graph(
             }
         }
 
+    async def review(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        """With ``[review] required``, pause for a person to approve, edit or reject the merge."""
+        if not cfg.review.required:
+            return {}
+        return await review_round(runtime, state, run_id=_run_id(config))
+
     def check_convergence(state: RoundState) -> dict[str, Any]:
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
@@ -238,6 +246,7 @@ def build_round_graph(
             rounds_unchanged=state["rounds_unchanged"],
             prompt=state["global_prompt"],
             previous_prompt=previous_prompt,
+            eligible=metrics.get("review", {}).get("decision") != "reject",
         )
         arrived = [cid for cid in state["selected_clients"] if cid in updates]
         record = RoundRecord(
@@ -285,6 +294,7 @@ def build_round_graph(
     graph.add_node("collect", collect)
     graph.add_node("aggregate", aggregate)
     graph.add_node("evaluate", evaluate)
+    graph.add_node("review", review)
     graph.add_node("check_convergence", check_convergence)
     graph.add_node("final_test", final_test)
     graph.add_edge(START, "baseline")
@@ -293,7 +303,8 @@ def build_round_graph(
     graph.add_edge("client_optimizer", "collect")
     graph.add_conditional_edges("collect", after_collect, ["aggregate", "client_optimizer"])
     graph.add_edge("aggregate", "evaluate")
-    graph.add_edge("evaluate", "check_convergence")
+    graph.add_edge("evaluate", "review")
+    graph.add_edge("review", "check_convergence")
     graph.add_conditional_edges("check_convergence", next_step, ["broadcast", "final_test", END])
     graph.add_edge("final_test", END)
     compiled = graph.compile(checkpointer=checkpointer, name="fedtextgrad_round")
