@@ -194,8 +194,9 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                 RunEvent("evaluated", {"validation_accuracy": metrics["validation_accuracy"], "dropped": metrics["evaluation_dropped"]})
             )
         elif node == "review" and update.get("round_metrics", {}).get("review"):
-            review = update["round_metrics"]["review"]
-            events.append(RunEvent("reviewed", {**review, "validation_accuracy": update["round_metrics"].get("validation_accuracy")}))
+            metrics = update["round_metrics"]
+            review = {k: metrics["review"][k] for k in ("decision", "note", "candidate_validation_accuracy")}
+            events.append(RunEvent("reviewed", {**review, "validation_accuracy": metrics.get("validation_accuracy")}))
         elif node == "check_convergence":
             record = update["history"][-1]
             events.append(
