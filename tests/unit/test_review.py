@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from fedtextgrad_graph import (
+    FederatedPrompt,
     RunAwaitingReview,
     RunPaused,
     SimulatedChatModel,
@@ -25,7 +27,7 @@ from fedtextgrad_graph.config import FedTextGradConfig
 from fedtextgrad_graph.runs import results_payload, run_status, saved_state
 from fedtextgrad_graph.server.review import parse_decision
 
-from ..conftest import LatencyModel
+from ..conftest import LatencyModel, ScriptedChatModel
 
 SIMULATED = {role: SimulatedChatModel() for role in ("task", "optimizer", "aggregator", "judge")}
 REVIEW = "\n[review]\nrequired = true\n"
@@ -166,8 +168,16 @@ async def test_serving_returns_only_approved_prompts_while_a_round_awaits_review
     pause = await _pause(config, url)
     assert await aload_prompt("r", checkpointer=url, which="latest") == pause["current"]
     assert await aload_prompt("r", checkpointer=url, which="best") == pause["current"]  # the scored initial prompt
+    now = [0.0]
+    seen = ScriptedChatModel(respond=lambda system, user: "ok")
+    middleware = FederatedPrompt("r", checkpointer=url, refresh_s=1, clock=lambda: now[0])
+    agent = create_agent(seen, tools=[], system_prompt="own prompt", middleware=[middleware])
+    await agent.ainvoke({"messages": [("user", "while paused")]})
     await _continue(config, url, {"decision": "approve"})
     assert await aload_prompt("r", checkpointer=url, which="latest") == pause["candidate"]
+    now[0] = 10.0
+    await agent.ainvoke({"messages": [("user", "after the review")]})
+    assert [system for system, _ in seen.requests] == [pause["current"], pause["candidate"]]
 
 
 async def test_a_decision_is_needed_to_continue_and_only_while_awaiting_review(make_config, tmp_path):
@@ -217,3 +227,20 @@ def test_invalid_decisions_are_refused_with_the_reason(value: Any, problem: str)
 
 def test_the_quorum_pause_stays_distinct():
     assert not issubclass(RunAwaitingReview, RunPaused) and not issubclass(RunPaused, RunAwaitingReview)
+
+
+async def test_the_report_shows_the_pause_and_the_decisions(make_config, tmp_path):
+    from fedtextgrad_graph.report import write_report
+
+    config, url = _config(make_config, rounds=2), _url(tmp_path)
+    await _pause(config, url)
+    page = write_report(await _saved(url), tmp_path / "paused", run_id="r").html.read_text()
+    assert "Round 1 awaits review" in page and "fedtextgrad-graph review r" in page
+    async with create_checkpointer(url) as checkpointer:
+        with pytest.raises(RunAwaitingReview):
+            await run_federated(
+                config, run_id="r", checkpointer=checkpointer, models=SIMULATED, resume=True,
+                review={"decision": "reject", "note": "loses the <format> line"},
+            )
+    page = write_report(await _saved(url), tmp_path / "second", run_id="r").html.read_text()
+    assert "Review: reject (the merged prompt scored" in page and "note: loses the &lt;format&gt; line" in page
