@@ -162,8 +162,7 @@ def execute_run(
     process with a message on bad input (2) or a stopped run (1). A run that comes to a
     review pause ends normally (0). ``review`` continues a run awaiting review."""
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
-    url = _checkpoint_url(checkpoint, runs_dir, run_id)
-    _run_async(_execute(runtime, run_id, runs_dir, url, resume=resume, review=review))
+    _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
 
 
 def _flower_settings(
