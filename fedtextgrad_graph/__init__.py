@@ -23,7 +23,7 @@ from .data import DataError, Example, build_federated_data, load_bbh, load_csv, 
 from .langchain import FederatedPrompt, PromptedApp, aload_prompt, as_chat_prompt, as_system_message, federate_app, load_prompt
 from .metrics import LLMJudge, exact_match, last_number_match
 from .models import SimulatedChatModel
-from .runs import RunEvent, RunExistsError, RunPaused, run_federated
+from .runs import RunAwaitingReview, RunEvent, RunExistsError, RunPaused, run_federated
 from .server import FederationRuntime, UploadScreen, build_round_graph, initial_state, register_screen
 from .site import Site
 from .state import RoundRecord, RoundState
@@ -81,4 +81,5 @@ __all__ = [
     "register_screen",
     "register_transport",
     "run_federated",
+    "RunAwaitingReview",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "ModelsConfig",
     "PromptConfig",
     "RoleModels",
+    "ReviewConfig",
     "RunSettings",
     "ScreeningConfig",
     "SplitRanges",
@@ -283,6 +284,13 @@ class ScreeningConfig(_Strict):
     margin: float = Field(default=0.25, ge=0, le=1)
 
 
+class ReviewConfig(_Strict):
+    """``required``: pause the run after each aggregation until a person approves, edits or
+    rejects the merged prompt (``fedtextgrad-graph review RUN_ID``)."""
+
+    required: bool = False
+
+
 class FedTextGradConfig(_Strict):
     """The whole run configuration (one TOML file)."""
 
@@ -298,6 +306,7 @@ class FedTextGradConfig(_Strict):
     transport: TransportConfig = TransportConfig()
     guard: GuardConfig = GuardConfig()
     screening: ScreeningConfig = ScreeningConfig()
+    review: ReviewConfig = ReviewConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> FedTextGradConfig:

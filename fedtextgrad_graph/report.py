@@ -70,7 +70,8 @@ def write_report(
         models: The configured model names by role, as in ``results.json``; the models each
             finished round recorded are always taken into account for the simulated flag.
         resume_command: The command that resumes this run, shown while it is unfinished;
-            by default ``fedtextgrad-graph resume RUN_ID``.
+            by default ``fedtextgrad-graph resume RUN_ID`` (``review RUN_ID`` while a round
+            awaits review).
 
     Raises:
         ImportError: matplotlib (the ``viz`` extra) is not installed and a round has finished.
@@ -91,7 +92,8 @@ def write_report(
             plots.append(out_dir / name)
     payload = results_payload(dict(state), run_id=run_id, models=dict(models or {}))
     page = out_dir / "report.html"
-    resume = resume_command or f"fedtextgrad-graph resume {run_id}"
+    verb = "review" if payload["pending_review"] else "resume"
+    resume = resume_command or f"fedtextgrad-graph {verb} {run_id}"
     page.write_text(_page(payload, _lineage(state), plots, resume), encoding="utf-8")
     return ReportFiles(html=page, plots=tuple(plots))
 
@@ -291,6 +293,7 @@ h3 { font-size: 1.1em; margin: 0 0 10px; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 9px; font-size: 0.85em; font-weight: 600; }
 .completed { background: #dafbe1; color: #116329; }
 .incomplete { background: #fff1e5; color: #953800; }
+.awaiting_review { background: #fff8c5; color: #7d4e00; }
 .best-badge { background: #fff8c5; color: #7d4e00; }
 dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; margin: 12px 0; }
 dl.summary dt { color: #57606a; }
@@ -351,6 +354,13 @@ def _header(payload: Mapping[str, Any], resume: str) -> str:
         parts.append(
             '<div class="note">This run has not finished: it is still running or was interrupted. '
             f"Continue it with <code>{html.escape(resume)}</code>.</div>"
+        )
+    if payload.get("pending_review"):
+        pending = payload["pending_review"]
+        parts.append(
+            f'<div class="note">Round {pending["round"]} awaits review: its merged prompt scored '
+            f"{_fmt(pending['candidate_score'])} on validation. See it with <code>{html.escape(resume)}</code>, "
+            "then add <code>--approve</code>, <code>--edit FILE</code> or <code>--reject</code>.</div>"
         )
     best_round = payload["best_round"]
     best_name = "baseline (initial prompt)" if best_round == 0 else f"round {best_round}"
@@ -472,8 +482,20 @@ def _round_section(r: _Round, best_round: int | None) -> str:
             f'<div class="diff"><div class="label">Changes from {origin}</div>'
             f'<div class="prompt">{_diff_or_unchanged(r.start_prompt, r.global_prompt)}</div></div>',
         ]
+        if r.record is not None and "review" in r.record:
+            parts.append(_review_line(r.record["review"]))
     parts.append("</section>\n")
     return "\n".join(parts)
+
+
+def _review_line(review: Mapping[str, Any]) -> str:
+    """A round's review decision, its note, and (if not kept) the score of the rejected merge."""
+    text = f"Review: {review['decision']}"
+    if review["decision"] != "approve":
+        text += f" (the merged prompt scored {_fmt(review.get('candidate_validation_accuracy'))})"
+    if review.get("note"):
+        text += f" · note: {review['note']}"
+    return f'<div class="label review">{html.escape(text)}</div>'
 
 
 def _diff_or_unchanged(old: str, new: str) -> str:

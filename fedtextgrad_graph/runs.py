@@ -29,11 +29,13 @@ from .metrics import Scorer
 from .models import SIMULATED_MODEL, Answerer, ModelRouter
 from .server import FederationRuntime, build_round_graph, initial_state
 from .server.participation import quorum_message
+from .server.review import ReviewDecision, approved_prompt, parse_decision, review_message
 from .server.runtime import server_roles
 from .state import merge_by_key
 from .transport import ClientTransport, LocalTransport
 
 INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph interrupt
+RESUME = "__resume__"  # the pending-writes key of the answer to an interrupt
 
 __all__ = [
     "RunEvent",
@@ -48,6 +50,9 @@ __all__ = [
     "saved_state",
     "stream_run",
     "write_run_files",
+    "RunAwaitingReview",
+    "awaiting_review",
+    "latest_prompt",
 ]
 
 
@@ -55,7 +60,8 @@ __all__ = [
 class RunEvent:
     """A progress event: ``resumed``, ``round_started``, ``local_step``, ``client_finished``,
     ``client_dropped``, ``screened``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
-    ``test_finished`` or ``llm_call``."""
+    ``test_finished`` or ``llm_call``; with review on, ``reviewed`` (``paused`` then has
+    ``kind`` ``review``)."""
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -72,9 +78,9 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes seven supersteps of the round graph, two more for each retry after a
+    # Each round takes eight supersteps of the round graph, two more for each retry after a
     # quorum pause; leave room for the baseline and the final test.
-    return {"configurable": {"thread_id": run_id}, "recursion_limit": 9 * config.convergence.max_rounds + 20}
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": 10 * config.convergence.max_rounds + 20}
 
 
 async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:
@@ -82,17 +88,24 @@ async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[st
 
     Includes the uploads (and failures) of clients that finished the round in progress: until
     every selected client has answered, the checkpoint holds them as pending writes, not as
-    channel values. A run paused below its quorum has the pause under ``"paused"``.
+    channel values. A run paused below its quorum, or awaiting review, has the pause under
+    ``"paused"`` (its ``kind`` says which); not once the pause has been answered (a resume
+    stopped while applying a review decision).
     """
     saved = await checkpointer.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
     if saved is None:
         return None
     state = dict(saved.checkpoint["channel_values"])
-    for _task_id, channel, value in saved.pending_writes or ():
+    paused_task, answers = None, {}
+    for task_id, channel, value in saved.pending_writes or ():
         if channel in ("client_updates", "client_failures"):
             state[channel] = merge_by_key(state.get(channel), value)
         elif channel == INTERRUPT and value:
-            state["paused"] = _interrupt_value(value)
+            state["paused"], paused_task = _interrupt_value(value), task_id
+        elif channel == RESUME and isinstance(value, list):
+            answers[task_id] = len(value)  # the answers a node's interrupts got so far
+    if "paused" in state and answers.get(paused_task, 0) >= state["paused"].get("attempt", 1):
+        del state["paused"]  # answered: a resume continues from the answer
     return state
 
 
@@ -114,13 +127,37 @@ class RunPaused(RuntimeError):
         self.pause = pause
 
 
+class RunAwaitingReview(RuntimeError):
+    """A round's merged prompt awaits a person's review (``[review] required``): the run is
+    paused; continue it with a decision (``stream_run(..., review=...)``, ``run_federated(...,
+    resume=True, review=...)`` or ``fedtextgrad-graph review RUN_ID``).
+
+    Attributes:
+        pause: The :class:`~fedtextgrad_graph.server.review.ReviewRequest`: the round, the
+            candidate and current prompts, their scores and the aggregation strategy.
+    """
+
+    def __init__(self, pause: dict[str, Any]) -> None:
+        super().__init__(review_message(pause))
+        self.pause = pause
+
+
+def awaiting_review(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The review request a saved run is paused on, if any (see :func:`saved_state`)."""
+    paused = state.get("paused")
+    return paused if isinstance(paused, dict) and paused.get("kind") == "review" else None
+
+
 class RunExistsError(ValueError):
     """Starting a run under an id that already has checkpoints (resume it instead)."""
 
 
 def run_status(state: dict[str, Any]) -> str:
     """``completed`` once the run stopped (and took its final test if configured), ``paused``
-    below its quorum, else ``incomplete`` (still running, or interrupted and resumable)."""
+    below its quorum, ``awaiting_review`` while a merged prompt awaits review, else
+    ``incomplete`` (still running, or interrupted and resumable)."""
+    if awaiting_review(state):
+        return "awaiting_review"
     if state.get("paused"):
         return "paused"
     if state.get("stop_reason") is None:
@@ -160,6 +197,10 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
             events.append(
                 RunEvent("evaluated", {"validation_accuracy": metrics["validation_accuracy"], "dropped": metrics["evaluation_dropped"]})
             )
+        elif node == "review" and update.get("round_metrics", {}).get("review"):
+            metrics = update["round_metrics"]
+            review = {k: metrics["review"][k] for k in ("decision", "note", "candidate_validation_accuracy")}
+            events.append(RunEvent("reviewed", {**review, "validation_accuracy": metrics.get("validation_accuracy")}))
         elif node == "check_convergence":
             record = update["history"][-1]
             events.append(
@@ -187,29 +228,32 @@ async def stream_run(
     *,
     resume: bool,
     on_event: Callable[[RunEvent], None] | None = None,
+    review: ReviewDecision | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the round graph to the end, checkpointing every step; return the final state.
 
-    Resuming a run paused below its quorum asks the missing clients of that round again.
+    Resuming a run paused below its quorum asks the missing clients of that round again;
+    resuming a run awaiting review needs ``review``, the decision to continue with.
 
     Raises:
         RunExistsError: ``resume`` is false and ``run_id`` already has checkpoints.
         RunPaused: A round got fewer client updates than its quorum (the run stays resumable).
+        RunAwaitingReview: A round's merged prompt awaits review (``[review] required``).
+        ValueError: ``review`` is given for a run not awaiting review, is invalid, or is
+            missing for a run that awaits review.
     """
     graph = build_round_graph(runtime, checkpointer=checkpointer)
     config = run_config(run_id, runtime.config)
     saved = await saved_state(checkpointer, run_id)
     if saved is not None and not resume:
         raise RunExistsError(f"run {run_id!r} already exists; resume it instead of starting it again")
+    graph_input = _graph_input(runtime.config, saved, resume=resume, review=review)
     if resume and on_event is not None and saved is not None:
         on_event(RunEvent("resumed", {"round": saved.get("round", 0), "status": run_status(saved)}))
-    if not resume:
-        graph_input: Any = initial_state(runtime.config)
-    else:
-        graph_input = Command(resume="retry") if saved is not None and saved.get("paused") else None
     if on_event is not None:
         runtime.transport.on_event = lambda kind, data: on_event(RunEvent(kind, data))
     await runtime.transport.start(run_id=run_id)
+    pause: dict[str, Any] | None = None
     async for namespace, chunk in graph.astream(
         graph_input, config, durability="sync", stream_mode="updates", subgraphs=True
     ):
@@ -217,11 +261,29 @@ async def stream_run(
             pause = _interrupt_value(chunk[INTERRUPT])
             if on_event is not None:
                 on_event(RunEvent("paused", dict(pause)))
-            raise RunPaused(pause)
+            continue  # the stream ends once the interrupt is saved
         if on_event is not None:
             for event in _events(namespace, chunk):
                 on_event(event)
+    if pause is not None:
+        raise RunAwaitingReview(pause) if pause.get("kind") == "review" else RunPaused(pause)
     return (await graph.aget_state(config)).values
+
+
+def _graph_input(
+    config: FedTextGradConfig, saved: dict[str, Any] | None, *, resume: bool, review: ReviewDecision | None
+) -> Any:
+    """What to stream into the graph: a new run's initial state, or how to continue a saved one."""
+    pending = awaiting_review(saved) if saved is not None else None
+    if review is not None and pending is None:
+        raise ValueError("the run is not awaiting review")
+    if not resume:
+        return initial_state(config)
+    if pending is not None:
+        if review is None:
+            raise ValueError(f"{review_message(pending)}; continue it with a review decision")
+        return Command(resume=dict(parse_decision(review)))
+    return Command(resume="retry") if saved is not None and saved.get("paused") else None
 
 
 async def run_federated(
@@ -235,6 +297,7 @@ async def run_federated(
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
     transport: ClientTransport | None = None,
+    review: ReviewDecision | None = None,
 ) -> dict[str, Any]:
     """Run federated prompt optimization from a config and return the final state.
 
@@ -248,9 +311,12 @@ async def run_federated(
         resume: Continue ``run_id`` from its last checkpoint instead of starting it.
         on_event: Called with each progress event.
         transport: How to reach the clients, instead of the config's ``[transport]``.
+        review: With ``resume``, the decision on the merged prompt of a run awaiting review:
+            ``{"decision": "approve" | "edit" | "reject", "prompt": ..., "note": ...}``.
 
     Raises:
         RunPaused: A round got fewer client updates than its quorum; resume the run to retry.
+        RunAwaitingReview: A round's merged prompt awaits review; resume with ``review``.
     """
     runtime = FederationRuntime.create(config, transport=transport, data=data, models=models, scorers=scorers)
     try:
@@ -260,6 +326,7 @@ async def run_federated(
             run_id or new_run_id(config.run.name),
             resume=resume,
             on_event=on_event,
+            review=review,
         )
     finally:
         await runtime.aclose()
@@ -291,10 +358,19 @@ def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str
         "best_validation_accuracy": state.get("best_score"),
         "test_accuracy": state.get("test_accuracy"),
         "best_prompt": state.get("best_prompt"),
-        "latest_prompt": state.get("global_prompt"),
+        "latest_prompt": latest_prompt(state),
         "history": state.get("history", []),
         "config": state.get("run_config"),
+        "pending_review": awaiting_review(state),
     }
+
+
+def latest_prompt(state: Mapping[str, Any]) -> str | None:
+    """The run's newest global prompt; with ``[review] required``, the newest approved one
+    (a merged prompt awaiting review is not served)."""
+    if state.get("run_config", {}).get("review", {}).get("required"):
+        return approved_prompt(state)
+    return state.get("global_prompt")
 
 
 def write_run_files(run_dir: Path, payload: dict[str, Any]) -> None:

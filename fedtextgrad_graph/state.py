@@ -21,7 +21,8 @@ class RoundRecord(TypedDict, total=False):
     """One round in the run's history. ``dropped`` names the selected clients whose update
     did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring;
     ``screened_out`` the uploads the screens left out of aggregation, with the reason (and
-    ``all_screened_out`` says the global prompt stayed as it was because none was kept)."""
+    ``all_screened_out`` says the global prompt stayed as it was because none was kept);
+    ``review`` (with ``[review] required``) the reviewer's decision and note."""
 
     round: int
     clients: list[str]
@@ -44,6 +45,7 @@ class RoundRecord(TypedDict, total=False):
     screen_scores: dict[str, dict[str, Any]]
     screen_llm_calls: int
     all_screened_out: bool
+    review: dict[str, Any]
 
 
 class RoundState(TypedDict, total=False):

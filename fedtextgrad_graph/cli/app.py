@@ -1,4 +1,4 @@
-"""The ``fedtextgrad-graph`` command line: run, resume, status, export, report, draw."""
+"""The ``fedtextgrad-graph`` command line: run, resume, status, export, report, draw, review."""
 
 from __future__ import annotations
 
@@ -25,9 +25,14 @@ from ..runs import (
     saved_state,
     stream_run,
     write_run_files,
+    RunAwaitingReview,
+    awaiting_review,
+    latest_prompt,
 )
 from ..server import FederationRuntime
+from ..server.review import ReviewDecision, review_message
 from ..transport import ClientTransport, TransportError
+from .review import decision_from_options, show_review
 from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary
 
 app = typer.Typer(
@@ -79,9 +84,9 @@ def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
     return checkpoint or sqlite_url(runs_dir / run_id / "checkpoint.sqlite")
 
 
-def _resume_hint(run_id: str, url: str, runs_dir: Path) -> str:
-    """The command that resumes this run, with the options it needs."""
-    command = f"fedtextgrad-graph resume {run_id}"
+def _resume_hint(run_id: str, url: str, runs_dir: Path, verb: str = "resume") -> str:
+    """The command that resumes (or, with ``verb="review"``, reviews) this run, with the options it needs."""
+    command = f"fedtextgrad-graph {verb} {run_id}"
     if runs_dir != DEFAULT_RUNS_DIR:
         command += f" --runs-dir {runs_dir}"
     if url != _checkpoint_url(None, runs_dir, run_id):
@@ -89,7 +94,9 @@ def _resume_hint(run_id: str, url: str, runs_dir: Path) -> str:
     return command
 
 
-async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url: str, *, resume: bool) -> None:
+async def _execute(
+    runtime: FederationRuntime, run_id: str, runs_dir: Path, url: str, *, resume: bool, review: ReviewDecision | None = None
+) -> None:
     run_dir = runs_dir / run_id
     hint = _resume_hint(run_id, url, runs_dir)
     async with create_checkpointer(url) as checkpointer:
@@ -102,7 +109,7 @@ async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url:
         try:
             with RunView(run_dir, runtime.config) as view:
                 runtime.gateway.on_call = view.llm_call
-                state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event)
+                state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event, review=review)
         except RunExistsError:
             fail(f"run {run_id!r} already exists in {redacted_url(url)}; continue it with: {hint}")
         except TransportError as exc:
@@ -112,6 +119,12 @@ async def _execute(runtime: FederationRuntime, run_id: str, runs_dir: Path, url:
             if partial is not None:
                 _write_results(partial, runtime.config, run_id, run_dir)
             fail(f"{paused}\nthe run is paused; once enough clients can answer, resume it with: {hint}", code=1)
+        except RunAwaitingReview as paused:
+            partial = await saved_state(checkpointer, run_id)
+            if partial is not None:
+                _write_results(partial, runtime.config, run_id, run_dir)
+            console.print(f"{paused}; review it with: {_resume_hint(run_id, url, runs_dir, 'review')}", highlight=False, markup=False)
+            return
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"interrupted; resume with: {hint}", markup=False)
             raise typer.Exit(130) from None
@@ -143,11 +156,13 @@ def execute_run(
     checkpoint: str | None,
     resume: bool,
     transport: ClientTransport | None = None,
+    review: ReviewDecision | None = None,
 ) -> None:
     """Run (or resume) ``run_id`` with the live view, writing its run folder; exits the
-    process with a message on bad input (2) or a stopped run (1)."""
+    process with a message on bad input (2) or a stopped run (1). A run that comes to a
+    review pause ends normally (0). ``review`` continues a run awaiting review."""
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
-    _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume))
+    _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
 
 
 def _flower_settings(
@@ -261,7 +276,33 @@ def resume(
     server_secret: ServerSecretOpt = None,
 ) -> None:
     """Continue an interrupted run from its last checkpoint."""
+    _continue_run(run_id, model, base_url, checkpoint, data_dir, runs_dir, superlink, insecure, root_certificates, server_secret)
+
+
+def _continue_run(
+    run_id: str,
+    model: str | None,
+    base_url: str | None,
+    checkpoint: str | None,
+    data_dir: Path | None,
+    runs_dir: Path,
+    superlink: str | None,
+    insecure: bool,
+    root_certificates: Path | None,
+    server_secret: Path | None,
+    *,
+    review: ReviewDecision | None = None,
+) -> None:
+    """``resume`` (and ``review`` with a decision): continue a saved run with these options."""
     url, state, cfg = saved_run(run_id, runs_dir, checkpoint)
+    pending = awaiting_review(state)
+    if pending is None and review is not None:
+        fail(f"run {run_id} is not awaiting review (status: {run_status(state)})")
+    if pending is not None and review is None:
+        fail(
+            f"{review_message(pending)}; see it with: {_resume_hint(run_id, url, runs_dir, 'review')}, "
+            "then add --approve, --edit FILE or --reject"
+        )
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
     if model or base_url or data_dir:
@@ -271,7 +312,7 @@ def resume(
         console.print(f"run {run_id} already completed")
         print_summary(_write_results(state, cfg, run_id, runs_dir / run_id), runs_dir / run_id)
         return
-    execute_run(cfg, run_id=run_id, runs_dir=runs_dir, checkpoint=url, resume=True)
+    execute_run(cfg, run_id=run_id, runs_dir=runs_dir, checkpoint=url, resume=True, review=review)
 
 
 @app.command()
@@ -291,6 +332,9 @@ def status(
     )
     if payload["history"]:
         print_summary(payload, runs_dir / run_id)
+    if payload["pending_review"]:
+        hint = _resume_hint(run_id, url, runs_dir, "review")
+        console.print(f"{review_message(payload['pending_review'])}; review it with: {hint}", highlight=False, markup=False)
 
 
 @app.command()
@@ -306,7 +350,7 @@ def export(
         fail(f"--which must be 'best' or 'latest', not {which!r}")
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
-    prompt = state.get("best_prompt") if which == "best" else state.get("global_prompt")
+    prompt = state.get("best_prompt") if which == "best" else latest_prompt(state)
     if not prompt:
         fail(f"run {run_id} has no {which} prompt yet (no round has finished)")
     if _saved_payload(state, run_id)["simulated"]:
@@ -363,7 +407,7 @@ def report(
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
     models = _saved_payload(state, run_id)["models"]
-    resume_command = _resume_hint(run_id, url, runs_dir)
+    resume_command = _resume_hint(run_id, url, runs_dir, "review" if awaiting_review(state) else "resume")
     try:
         files = write_report(
             state, out or runs_dir / run_id / "report", run_id=run_id, models=models, resume_command=resume_command
@@ -373,3 +417,39 @@ def report(
     for plot in files.plots:
         console.print(f"plot: {plot}", highlight=False, markup=False)
     console.print(f"report: {files.html}", highlight=False, markup=False)
+
+
+@app.command()
+def review(
+    run_id: Annotated[str, typer.Argument(help="Id of the run awaiting review.")],
+    approve: Annotated[bool, typer.Option("--approve", help="Keep the merged prompt and continue the run.")] = False,
+    edit: Annotated[
+        Path | None, typer.Option("--edit", help="Continue with this file's text as the global prompt (scored on validation).")
+    ] = None,
+    reject: Annotated[bool, typer.Option("--reject", help="Keep the current global prompt and continue the run.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="A note recorded with the decision.")] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    checkpoint: CheckpointOpt = None,
+    data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
+    superlink: SuperlinkOpt = None,
+    insecure: InsecureOpt = False,
+    root_certificates: RootCertificatesOpt = None,
+    server_secret: ServerSecretOpt = None,
+) -> None:
+    """Show the merged prompt awaiting review (diff and scores); with --approve, --edit FILE or
+    --reject, continue the run from there."""
+    decision = decision_from_options(approve, edit, reject, note)
+    if decision is None:
+        url, state, _cfg = saved_run(run_id, runs_dir, checkpoint)
+        pending = awaiting_review(state)
+        if pending is None:
+            fail(f"run {run_id} is not awaiting review (status: {run_status(state)})")
+        show_review(run_id, pending)
+        hint = _resume_hint(run_id, url, runs_dir, "review")
+        console.print(f"\ncontinue with: {hint} --approve | --edit FILE | --reject [--note TEXT]", highlight=False, markup=False)
+        return
+    _continue_run(
+        run_id, model, base_url, checkpoint, data_dir, runs_dir, superlink, insecure, root_certificates, server_secret, review=decision
+    )

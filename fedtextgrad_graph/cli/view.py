@@ -90,6 +90,11 @@ class RunView:
             )
         elif event.kind == "client_dropped":
             say(f"  [yellow]{d['client_id']} dropped this round[/]: {escape(d['reason'])}")
+        elif event.kind == "paused" and d.get("kind") == "review":
+            say(f"[bold yellow]round {d['round']} awaits review[/]: the merged prompt scored {d['candidate_score']:.3f}")
+        elif event.kind == "reviewed":
+            note = f": {escape(d['note'])}" if d.get("note") else ""
+            say(f"  review: {d['decision']}{note}")
         elif event.kind == "paused":
             say(f"[bold yellow]round {d['round']} paused[/]: {len(d['arrived'])} update(s), the quorum needs {d['required']}")
         elif event.kind == "waiting_for_site":
@@ -169,6 +174,9 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
             console.print(f"round {r['round']}: {escape(cid)} screened out ({escape(reason)})")
         if r.get("all_screened_out"):
             console.print(f"round {r['round']}: every upload screened out; the global prompt stayed as it was")
+        if "review" in r:
+            note = f": {r['review']['note']}" if r["review"].get("note") else ""
+            console.print(f"round {r['round']}: review {r['review']['decision']}{note}", highlight=False, markup=False)
     console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
 
 

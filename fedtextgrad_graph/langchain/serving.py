@@ -20,7 +20,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from ..checkpoint import create_checkpointer, redacted_url
-from ..runs import saved_state
+from ..runs import latest_prompt, saved_state
 
 __all__ = ["FederatedPrompt", "aload_prompt", "as_chat_prompt", "as_system_message", "load_prompt"]
 
@@ -30,7 +30,8 @@ Which = Literal["best", "latest"]
 
 async def aload_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver, which: Which = "best") -> str:
     """A run's ``best`` (default) or ``latest`` global prompt, from a checkpoint URL (any the
-    CLI accepts) or an open saver.
+    CLI accepts) or an open saver. With ``[review] required``, only approved prompts: while a
+    round awaits review, ``latest`` is the global prompt before that round.
 
     Raises:
         LookupError: No such run, or it has no prompt of that kind yet.
@@ -46,7 +47,7 @@ async def aload_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver, 
         where = redacted_url(checkpointer)
     if state is None:
         raise LookupError(f"no run {run_id!r} in {where}")
-    prompt = state.get("best_prompt" if which == "best" else "global_prompt")
+    prompt = state.get("best_prompt") if which == "best" else latest_prompt(state)
     if not prompt:
         raise LookupError(f"run {run_id!r} has no {which} prompt yet")
     return prompt
@@ -87,7 +88,8 @@ class FederatedPrompt(AgentMiddleware):
     without a redeploy.
 
     Until the run has a prompt, or while the store is unreachable, the agent keeps the last
-    prompt served (or, before any, its own system prompt).
+    prompt served (or, before any, its own system prompt). With ``[review] required`` it is
+    served only approved prompts (see :func:`aload_prompt`).
 
     Args:
         run_id: The federated run to follow.

@@ -31,6 +31,7 @@ def decide(
     rounds_unchanged: int = 0,
     prompt: str,
     previous_prompt: str,
+    eligible: bool = True,
 ) -> ConvergenceDecision:
     """Apply the stop rules to a finished round.
 
@@ -38,9 +39,10 @@ def decide(
     improving round) by more than ``min_delta``; ``patience`` counts rounds in a row that did
     not. The best prompt is the one with the highest accuracy (the first one on ties), even
     when its gain was below ``min_delta``. ``unchanged_rounds`` counts rounds in a row whose
-    aggregated prompt equals the one before.
+    aggregated prompt equals the one before. A round that is not ``eligible`` (its merge was
+    rejected in review) never improves.
     """
-    improved = reference_score is None or accuracy - reference_score > rules.min_delta
+    improved = eligible and (reference_score is None or accuracy - reference_score > rules.min_delta)
     new_best = best_score is None or accuracy > best_score
     stale = 0 if improved else rounds_without_improvement + 1
     unchanged = rounds_unchanged + 1 if prompt == previous_prompt else 0

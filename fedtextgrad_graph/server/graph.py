@@ -1,14 +1,16 @@
 """The federated round as a LangGraph state graph.
 
     START -> baseline -> broadcast --Send(per selected client)--> client_optimizer -> collect
-          -> screen -> aggregate -> evaluate -> check_convergence --(continue)--> broadcast
-                                                                --(stop)------> final_test -> END
+          -> screen -> aggregate -> evaluate -> review -> check_convergence --(continue)--> broadcast
+                                                                          --(stop)------> final_test -> END
 
 ``client_optimizer`` reaches each client through the runtime's transport (in-process, or a
 Flower site). ``collect`` applies the quorum: with too few updates the round pauses (a
 LangGraph interrupt); resuming it asks the missing clients again. ``screen`` leaves out
 uploads that are oversized or score far below the rest (see :mod:`.screening`); ``aggregate``
-merges the others, and keeps the global prompt when every upload was left out.
+merges the others, and keeps the global prompt when every upload was left out. With
+``[review] required``, ``review`` pauses every round for a person's decision on the merged
+prompt (server/review.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .comparison import compare_to_global
 from .convergence import decide
 from .evaluation import test_accuracy, validation_accuracy
 from .participation import QuorumPause, failure_reason
+from .review import review_round
 from .runtime import FederationRuntime
 from .screening import Comparison, ScreenContext, create_screens, screen_uploads
 
@@ -257,6 +260,12 @@ def build_round_graph(
             }
         }
 
+    async def review(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        """With ``[review] required``, pause for a person to approve, edit or reject the merge."""
+        if not cfg.review.required:
+            return {}
+        return await review_round(runtime, state, run_id=_run_id(config))
+
     def check_convergence(state: RoundState) -> dict[str, Any]:
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
@@ -273,6 +282,7 @@ def build_round_graph(
             rounds_unchanged=state["rounds_unchanged"],
             prompt=state["global_prompt"],
             previous_prompt=previous_prompt,
+            eligible=metrics.get("review", {}).get("decision") != "reject",
         )
         arrived = [cid for cid in state["selected_clients"] if cid in updates]
         record = RoundRecord(
@@ -322,6 +332,7 @@ def build_round_graph(
     graph.add_node("screen", screen)
     graph.add_node("aggregate", aggregate)
     graph.add_node("evaluate", evaluate)
+    graph.add_node("review", review)
     graph.add_node("check_convergence", check_convergence)
     graph.add_node("final_test", final_test)
     graph.add_edge(START, "baseline")
@@ -331,7 +342,8 @@ def build_round_graph(
     graph.add_conditional_edges("collect", after_collect, ["screen", "client_optimizer"])
     graph.add_edge("screen", "aggregate")
     graph.add_edge("aggregate", "evaluate")
-    graph.add_edge("evaluate", "check_convergence")
+    graph.add_edge("evaluate", "review")
+    graph.add_edge("review", "check_convergence")
     graph.add_conditional_edges("check_convergence", next_step, ["broadcast", "final_test", END])
     graph.add_edge("final_test", END)
     compiled = graph.compile(checkpointer=checkpointer, name="fedtextgrad_round")

@@ -16,7 +16,7 @@ from fedtextgrad_graph.drawing import (
     round_graph_png,
 )
 
-ROUND_NODES = ["baseline", "broadcast", "client_optimizer", "screen", "aggregate", "evaluate", "check_convergence", "final_test"]
+ROUND_NODES = ["baseline", "broadcast", "client_optimizer", "screen", "aggregate", "evaluate", "review", "check_convergence", "final_test"]
 CLIENT_NODES = ["sample_minibatch", "textgrad_step"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

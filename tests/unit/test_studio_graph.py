@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
 
 from fedtextgrad_graph import FederationRuntime, initial_state, load_config
 
@@ -45,7 +47,7 @@ async def test_factory_compiles_the_round_graph(studio: ModuleType):
     async with studio.make_graph() as graph:
         graph.validate()
         assert graph.name == GRAPH_ID and graph.checkpointer is None  # the server brings its own
-        assert {"baseline", "broadcast", "client_optimizer", "screen", "check_convergence", "final_test"} <= set(graph.nodes)
+        assert {"baseline", "broadcast", "client_optimizer", "screen", "review", "check_convergence", "final_test"} <= set(graph.nodes)
         assert "client_optimizer:textgrad_step" in graph.get_graph(xray=True).nodes
 
 
@@ -68,3 +70,19 @@ async def test_runs_from_the_documented_input(studio: ModuleType, make_config, m
     assert len(closed) == 1  # each request's runtime is closed when the request ends
     assert [r["round"] for r in state["history"]] == [1] and state["history"][0]["clients"] == ["client-1", "client-2"]
     assert state["stop_reason"] == "max_rounds" and state["test_accuracy"] is not None
+
+
+async def test_review_is_a_langgraph_interrupt_that_studio_resumes(studio: ModuleType, make_config, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FEDTEXTGRAD_CONFIG", str(make_config(clients=2, rounds=1, local_steps=1, extra="[review]\nrequired = true\n")))
+    async with studio.make_graph() as graph:
+        graph.checkpointer = InMemorySaver()  # the server's, in Studio
+        thread = {"configurable": {"thread_id": "studio"}}
+        paused = await graph.ainvoke({}, thread)
+        [request] = paused["__interrupt__"]
+        assert request.value["kind"] == "review" and request.value["candidate"] == paused["global_prompt"]
+        assert (await graph.aget_state(thread)).next == ("review",)
+        asked_again = await graph.ainvoke(Command(resume={"decision": "perhaps"}), thread)
+        [again] = asked_again["__interrupt__"]
+        assert again.value["error"].startswith("decision must be one of") and again.value["attempt"] == 2
+        state = await graph.ainvoke(Command(resume={"decision": "approve", "note": "from Studio"}), thread)
+    assert state["history"][0]["review"]["note"] == "from Studio" and state["stop_reason"] == "max_rounds"
