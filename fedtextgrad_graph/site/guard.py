@@ -136,7 +136,9 @@ class VerbatimCheck(UploadCheck):
         return findings
 
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+# The local part starts where a word starts and is at most 64 characters (RFC 5321), so a long
+# run of word characters is scanned once, not once per position.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 # +CC, (area) or a leading group, then two more groups: "+1 415 555 0100", "(415) 555-0100".
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?|\d{2,4}[\s.-])\d{2,4}[\s.-]\d{3,4}(?!\w)")
 # Nine or more digits, single spaces or dashes allowed between them; not part of a decimal.
