@@ -17,6 +17,7 @@ Key layout (``P`` is the prefix, ``T`` a thread id, ``N`` a namespace, both perc
     P:{T}:writes:N:C            HASH  task id + index -> pending write of checkpoint C
     P:{T}:run:R                 SET   checkpoints written by run R (for delete_for_runs)
     P:runs:R                    SET   threads with checkpoints of run R
+    P:{T}:lease                 STR   the lease of the run whose thread is T (see ``lease``)
 
 With ``ttl_s`` set, every write refreshes the expiry of every key of its thread in the same
 transaction, so a thread that is still being written never loses an unchanged blob.
@@ -55,6 +56,7 @@ from langgraph.checkpoint.base import (
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from .lease import RedisRunLease, register_run_lease
 from .urls import CheckpointError, redacted_url
 
 __all__ = ["AsyncRedisSaver", "RedisSaver"]
@@ -160,6 +162,10 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
     @property
     def _schema_key(self) -> str:
         return f"{self.prefix}:schema"
+
+    def lease_key(self, run_id: str) -> str:
+        """The key of a run's lease (see :mod:`.lease`): in the thread's slot, not in its key set."""
+        return f"{self._thread(run_id).tag}:lease"
 
     def _runs_key(self, run_id: str) -> str:
         return f"{self.prefix}:runs:{quote(run_id, safe='')}"
@@ -714,3 +720,6 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
 
     def delete_thread(self, thread_id: str) -> None:
         self._from_thread(self.adelete_thread(thread_id))
+
+
+register_run_lease(AsyncRedisSaver, RedisRunLease)
