@@ -108,7 +108,7 @@ class RunLeaseHeld(RuntimeError):
 
 
 class RunLeaseLost(RuntimeError):
-    """The lease of a running run was taken over or could not be renewed: the run stopped."""
+    """Another process took over the lease of a running run: this one stopped."""
 
 
 class RunLease(ABC):
@@ -324,8 +324,10 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
     """Hold the lease of ``run_id`` in ``saver``'s store for the body of an ``async with``.
 
     Raises :class:`RunLeaseHeld` on entry if another live process holds it. If the heartbeat
-    finds the lease taken over (or cannot renew it for a whole TTL), the body is cancelled and
-    :class:`RunLeaseLost` raised instead, so two writers never continue side by side.
+    finds the lease held by another process (this one stalled past the TTL and was taken
+    over), the body is cancelled and :class:`RunLeaseLost` raised instead, so two writers never
+    continue side by side. While the store is unreachable the heartbeat keeps trying; the
+    run's own writes fail with the store's error if it stays down.
     """
 
     def __init__(
@@ -360,25 +362,20 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
 
     async def _beat(self) -> None:
         assert self._lease is not None
-        renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.renew_every_s)
             try:
                 held = await self._lease.renew(self.run_id, self.holder, self.ttl_s)
-            except Exception as exc:  # the store is down: keep trying until the lease may have expired
-                if time.monotonic() - renewed < self.ttl_s - self.renew_every_s:
-                    logger.warning("could not renew the lease of run %s (will retry): %s", self.run_id, exc)
-                    continue
-                held = False
+            except Exception as exc:  # the store is down: so are this run's own writes, which fail on their own
+                logger.warning("could not renew the lease of run %s (will retry): %s", self.run_id, exc)
+                continue
             if not held:
                 self._lost = RunLeaseLost(
-                    f"run {self.run_id!r} stopped: its lease was lost (taken over by another process, "
-                    "or not renewable for its whole lifetime), so this process stops writing"
+                    f"run {self.run_id!r} stopped: another process took over its lease, so this one stops writing"
                 )
                 if self._owner is not None:
                     self._owner.cancel()
                 return
-            renewed = time.monotonic()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

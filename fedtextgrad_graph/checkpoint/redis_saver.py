@@ -223,10 +223,15 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
 
     # -- plans -----------------------------------------------------------------------------
 
-    def _setup_plan(self) -> Generator[_Batch, list[Any], None]:
-        info, _, schema = yield _Batch(
-            [("INFO", "server"), ("SETNX", self._schema_key, SCHEMA_VERSION), ("GET", self._schema_key)]
-        )
+    def _setup_plan(self, *, read_only: bool = False) -> Generator[_Batch, list[Any], None]:
+        if read_only:  # only verify: a store at maxmemory or without write rights still reads
+            info, schema = yield _Batch([("INFO", "server"), ("GET", self._schema_key)])
+            if schema is None:
+                schema = SCHEMA_VERSION  # nothing written under this prefix yet
+        else:
+            info, _, schema = yield _Batch(
+                [("INFO", "server"), ("SETNX", self._schema_key, SCHEMA_VERSION), ("GET", self._schema_key)]
+            )
         version = tuple(int(p) for p in str(info.get("redis_version", "0.0")).split(".")[:2])
         if version < MIN_SERVER_VERSION:
             raise CheckpointError(f"Redis {info.get('redis_version')} is too old; the saver needs Redis >= 6.2 or Valkey")
@@ -476,6 +481,10 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
 
 
 _POOL_SIZE = 32
+# Backoff 0.2, 0.4, 0.8 s, then 1 s per retry: about 13 s of waiting in all, so a dropped
+# connection or a server restart of several seconds (with persistence) never stops a run.
+_RETRIES = 15
+_PERSISTENCE = [("CONFIG", "GET", "save"), ("CONFIG", "GET", "appendonly")]
 
 
 def _pool_options() -> dict[str, Any]:
@@ -484,7 +493,7 @@ def _pool_options() -> dict[str, Any]:
     return {
         "max_connections": _POOL_SIZE,
         "timeout": 60,
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=3),
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=_RETRIES),
         "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
@@ -501,6 +510,26 @@ def _pipeline(client: redis.Redis | aioredis.Redis, batch: _Batch) -> Any:
 
 def _unreachable(where: str, exc: Exception) -> CheckpointError:
     return CheckpointError(f"Redis at {where} is unreachable: {exc}")
+
+
+def _probe_options() -> dict[str, Any]:
+    """One attempt, no retries: a wrong URL fails at once, before the patient pool is used."""
+    return {"retry": Retry(ExponentialBackoff(), retries=0), "socket_connect_timeout": 5, "socket_timeout": 10}
+
+
+def _refused(where: str, exc: Exception) -> CheckpointError:
+    """A clear line for a URL the server refuses: password, database index, connection."""
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return CheckpointError(f"Redis at {where} refused the credentials: {exc}")
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return _unreachable(where, exc)
+    return CheckpointError(f"Redis at {where} refused the connection: {exc}")
+
+
+def _persistence_off(replies: list[Any]) -> bool:
+    """From the replies to ``_PERSISTENCE``: no RDB save points and no AOF."""
+    save, appendonly = ({_text(k): _text(v) for k, v in reply.items()} for reply in replies)
+    return save.get("save", "x").strip() == "" and appendonly.get("appendonly") == "no"
 
 
 class RedisSaver(_RedisCheckpointLogic):
@@ -522,6 +551,13 @@ class RedisSaver(_RedisCheckpointLogic):
     @contextmanager
     def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> Iterator[RedisSaver]:
         """A saver over a new client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
+        probe = redis.Redis.from_url(url, **_probe_options())
+        try:
+            probe.ping()
+        except redis.exceptions.RedisError as exc:
+            raise _refused(redacted_url(url), exc) from None
+        finally:
+            probe.close()
         client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_pool_options()))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
@@ -546,9 +582,17 @@ class RedisSaver(_RedisCheckpointLogic):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
-    def setup(self) -> None:
-        """Check the server and record the key schema (idempotent)."""
-        self._run(self._setup_plan())
+    def setup(self, *, read_only: bool = False) -> None:
+        """Check the server and record the key schema (idempotent); ``read_only`` only checks."""
+        self._run(self._setup_plan(read_only=read_only))
+
+    def persistence_off(self) -> bool:
+        """True if the server saves nothing to disk (no RDB save points, no AOF); false if it
+        does or will not say (``CONFIG`` is often refused on managed Redis)."""
+        try:
+            return _persistence_off(self._execute(_Batch(_PERSISTENCE)))
+        except redis.exceptions.ResponseError:
+            return False
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run(self._get_tuple_plan(config))
@@ -613,6 +657,13 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
     @asynccontextmanager
     async def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> AsyncIterator[AsyncRedisSaver]:
         """A saver over a new asyncio client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
+        probe = aioredis.Redis.from_url(url, **_probe_options())
+        try:
+            await probe.ping()
+        except redis.exceptions.RedisError as exc:
+            raise _refused(redacted_url(url), exc) from None
+        finally:
+            await probe.aclose()
         client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **_pool_options()))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
@@ -637,9 +688,16 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
-    async def setup(self) -> None:
-        """Check the server and record the key schema (idempotent)."""
-        await self._run(self._setup_plan())
+    async def setup(self, *, read_only: bool = False) -> None:
+        """Check the server and record the key schema (idempotent); ``read_only`` only checks."""
+        await self._run(self._setup_plan(read_only=read_only))
+
+    async def persistence_off(self) -> bool:
+        """True if the server saves nothing to disk (see :meth:`RedisSaver.persistence_off`)."""
+        try:
+            return _persistence_off(await self._execute(_Batch(_PERSISTENCE)))
+        except redis.exceptions.ResponseError:
+            return False
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._run(self._get_tuple_plan(config))

@@ -91,7 +91,7 @@ async def test_a_lost_lease_stops_the_body(tmp_path):
     url = sqlite_url(tmp_path / "c.sqlite")
     thief = LeaseHolder("elsewhere", 1, "2026-01-01T00:00:00Z", "x" * 32)
     async with create_checkpointer(url) as saver:
-        with pytest.raises(RunLeaseLost, match="lease was lost"):
+        with pytest.raises(RunLeaseLost, match="another process took over its lease"):
             async with hold_run_lease(saver, "r", renew_every_s=0.01):
                 _write_record(tmp_path / "c.sqlite", "r", thief, time.time() + 60)
                 await asyncio.sleep(30)  # cancelled by the heartbeat long before
