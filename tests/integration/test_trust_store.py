@@ -14,15 +14,20 @@ import pytest
 import redis
 
 from ..conftest import wait_for
-from .cli import COMMAND, cli, cli_env, read_events, results, start_cli
+from .cli import COMMAND, SLOW_CLIENT_MODELS, cli, cli_env, finished_clients, read_events, results, start_cli
 from .redis_server import RedisServer, free_port
 
-# Slow enough that a run is still going while other commands start (each takes ~2 s to import).
+# Slow enough that a run is still going while other commands start (each takes 2-8 s to start
+# on a loaded 2-core machine).
 SLOW_MODELS = """
 [models]
 model = "simulated"
 kwargs = { latency_s = 0.25 }
 """
+# client-3 takes 5 minutes per call: the run is surely still going while a second writer tries,
+# whatever the machine's load. The resume after SIGKILL passes --model simulated, which drops
+# the configured latencies.
+STUCK_CLIENT_3 = SLOW_CLIENT_MODELS.replace("latency_s = 0.15", "latency_s = 300")
 PASSWORD = "hunter2-secret"
 
 
@@ -33,7 +38,7 @@ def _round_finished(events: list[dict], round: int) -> bool:
 def _one_line_error(done: subprocess.CompletedProcess[str], code: int = 2) -> str:
     assert done.returncode == code, done.stdout + done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    lines = done.stderr.strip().splitlines()
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     return lines[0]
 
@@ -44,28 +49,37 @@ def _second_writers_are_refused(config: Path, tmp_path: Path, *checkpoint: str) 
     run_dir = tmp_path / "runs" / "busy"
     first = start_cli("run", config, "--run-id", "busy", *checkpoint, cwd=tmp_path)
     try:
-        wait_for(lambda: _round_finished(read_events(run_dir), 1), 120, "round 1 to finish")
-        for command in (("run", config, "--run-id", "busy"), ("resume", "busy")):
-            line = _one_line_error(cli(*command, *checkpoint, cwd=tmp_path))
+        wait_for(lambda: len(finished_clients(read_events(run_dir), 1)) == 2, 120, "clients 1-2 to finish round 1")
+        second = [
+            subprocess.Popen(
+                [*COMMAND, *map(str, args), *checkpoint], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for args in (("run", config, "--run-id", "busy"), ("resume", "busy"))
+        ]
+        for process in second:
+            out, err = process.communicate(timeout=120)
+            line = _one_line_error(subprocess.CompletedProcess(process.args, process.returncode, out, err))
             assert f"run 'busy' is already running (pid {first.pid} on " in line and " since 20" in line, line
-        assert first.poll() is None, "the first run must still be running, untouched"
+        assert first.poll() is None, "the first run ended before the others were refused: the test lost its window"
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(30)
     before = read_events(run_dir)
     assert not any(e["event"] == "test_finished" for e in before), "the run ended before the kill: no window"
-    resumed = cli("resume", "busy", *checkpoint, cwd=tmp_path)  # no wait for the dead holder's lease
+    resumed = cli("resume", "busy", "--model", "simulated", *checkpoint, cwd=tmp_path)  # no wait for the dead holder's lease
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert results(run_dir)["status"] == "completed"
     assert {e["pid"] for e in read_events(run_dir)} == {first.pid, int(read_events(run_dir)[-1]["pid"])}
 
 
 def test_one_writer_per_run_sqlite(make_config, tmp_path):
-    _second_writers_are_refused(make_config(clients=2, rounds=4, models=SLOW_MODELS), tmp_path)
+    _second_writers_are_refused(make_config(clients=3, rounds=1, models=STUCK_CLIENT_3), tmp_path)
 
 
 def test_one_writer_per_run_redis(make_config, tmp_path, redis_url):
-    _second_writers_are_refused(make_config(clients=2, rounds=4, models=SLOW_MODELS), tmp_path, "--checkpoint", redis_url)
+    _second_writers_are_refused(
+        make_config(clients=3, rounds=1, models=STUCK_CLIENT_3), tmp_path, "--checkpoint", redis_url
+    )
 
 
 def _password_server(tmp_path: Path) -> RedisServer:
