@@ -53,6 +53,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
     writes_sort_key,
 )
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -487,13 +488,15 @@ _RETRIES = 15
 _PERSISTENCE = [("CONFIG", "GET", "save"), ("CONFIG", "GET", "appendonly")]
 
 
-def _pool_options() -> dict[str, Any]:
+def _pool_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
     """Connections for many concurrent graph tasks: callers wait for a free connection
-    rather than fail, and a dropped connection is retried (every write is idempotent)."""
+    rather than fail, and a dropped connection is retried (every write is idempotent).
+    ``retry`` is redis-py's blocking or asyncio ``Retry``: the blocking one given to an
+    asyncio client retries nothing (it sees only the coroutine, never its error)."""
     return {
         "max_connections": _POOL_SIZE,
         "timeout": 60,
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=_RETRIES),
+        "retry": retry(ExponentialBackoff(cap=1.0, base=0.1), retries=_RETRIES),
         "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
@@ -512,9 +515,9 @@ def _unreachable(where: str, exc: Exception) -> CheckpointError:
     return CheckpointError(f"Redis at {where} is unreachable: {exc}")
 
 
-def _probe_options() -> dict[str, Any]:
+def _probe_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
     """One attempt, no retries: a wrong URL fails at once, before the patient pool is used."""
-    return {"retry": Retry(ExponentialBackoff(), retries=0), "socket_connect_timeout": 5, "socket_timeout": 10}
+    return {"retry": retry(ExponentialBackoff(), retries=0), "socket_connect_timeout": 5, "socket_timeout": 10}
 
 
 def _refused(where: str, exc: Exception) -> CheckpointError:
@@ -551,14 +554,14 @@ class RedisSaver(_RedisCheckpointLogic):
     @contextmanager
     def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> Iterator[RedisSaver]:
         """A saver over a new client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
-        probe = redis.Redis.from_url(url, **_probe_options())
+        probe = redis.Redis.from_url(url, **_probe_options(Retry))
         try:
             probe.ping()
         except redis.exceptions.RedisError as exc:
             raise _refused(redacted_url(url), exc) from None
         finally:
             probe.close()
-        client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_pool_options()))
+        client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_pool_options(Retry)))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
         try:
@@ -657,14 +660,14 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
     @asynccontextmanager
     async def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> AsyncIterator[AsyncRedisSaver]:
         """A saver over a new asyncio client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
-        probe = aioredis.Redis.from_url(url, **_probe_options())
+        probe = aioredis.Redis.from_url(url, **_probe_options(AsyncRetry))
         try:
             await probe.ping()
         except redis.exceptions.RedisError as exc:
             raise _refused(redacted_url(url), exc) from None
         finally:
             await probe.aclose()
-        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **_pool_options()))
+        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **_pool_options(AsyncRetry)))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
         try:

@@ -164,7 +164,7 @@ def test_bad_checkpoint_urls_get_one_line(make_config, tmp_path, redis_base_url)
 
 
 def test_a_redis_restart_mid_run_does_not_stop_it(make_config, tmp_path, redis_server: RedisServer):
-    """redis-server (fsync-always AOF) is killed mid-run and restarted on its data 3 s later."""
+    """redis-server (fsync-always AOF) is killed mid-run and restarted on its data 5 s later."""
     config = make_config(clients=2, rounds=3, models=SLOW_MODELS)
     run_dir = tmp_path / "runs" / "restart"
     process = start_cli("run", config, "--run-id", "restart", "--checkpoint", redis_server.url(), cwd=tmp_path)
@@ -172,7 +172,7 @@ def test_a_redis_restart_mid_run_does_not_stop_it(make_config, tmp_path, redis_s
         wait_for(lambda: _round_finished(read_events(run_dir), 1), 120, "round 1 to finish")
         redis_server.kill()
         down_at = time.monotonic()
-        time.sleep(3)
+        time.sleep(5)
         redis_server.start()
         outage = time.monotonic() - down_at
         assert process.wait(240) == 0, (tmp_path / "cli-output.log").read_text()
@@ -180,7 +180,7 @@ def test_a_redis_restart_mid_run_does_not_stop_it(make_config, tmp_path, redis_s
         process.kill()
     out = results(run_dir)
     assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2, 3]
-    print(f"redis outage of {outage:.1f}s ridden out")
+    print(f"redis outage of {outage:.1f}s ridden out")  # a figure for the log (-s), not an assertion
 
 
 def test_dropped_connections_do_not_stop_a_run(make_config, tmp_path, redis_server: RedisServer):
@@ -218,7 +218,7 @@ def test_read_only_commands_work_on_a_redis_at_maxmemory(make_config, tmp_path, 
     admin = redis.Redis(port=redis_server.port)
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", admin.info("memory")["used_memory"] // 2)
-    with pytest.raises(redis.exceptions.ResponseError, match="OOM"):
+    with pytest.raises(redis.exceptions.ResponseError, match="maxmemory"):
         admin.setnx("fedtextgrad:schema", "1")  # what setup() sent before: refused now
     other = tmp_path / "elsewhere"
     other.mkdir()
