@@ -17,7 +17,7 @@ from .aggregation import (
     create_aggregator,
     register_aggregator,
 )
-from .checkpoint import CheckpointError, create_checkpointer
+from .checkpoint import CheckpointError, RunLeaseHeld, RunLeaseLost, create_checkpointer
 from .config import ConfigError, FedTextGradConfig, load_config
 from .data import DataError, Example, build_federated_data, load_bbh, load_csv, load_gsm8k, load_jsonl
 from .langchain import FederatedPrompt, PromptedApp, aload_prompt, as_chat_prompt, as_system_message, federate_app, load_prompt
@@ -53,6 +53,8 @@ __all__ = [
     "RunEvent",
     "RunExistsError",
     "RunPaused",
+    "RunLeaseHeld",
+    "RunLeaseLost",
     "SimulatedChatModel",
     "Site",
     "SummarizeAggregator",

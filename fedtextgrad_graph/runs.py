@@ -23,10 +23,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from .checkpoint.lease import hold_run_lease
 from .config import FedTextGradConfig
 from .data import FederatedData
 from .metrics import Scorer
 from .models import SIMULATED_MODEL, Answerer, ModelRouter
+from .run_ids import check_run_id
 from .server import FederationRuntime, build_round_graph, initial_state
 from .server.participation import quorum_message
 from .server.review import ReviewDecision, approved_prompt, parse_decision, review_message
@@ -234,14 +236,32 @@ async def stream_run(
 
     Resuming a run paused below its quorum asks the missing clients of that round again;
     resuming a run awaiting review needs ``review``, the decision to continue with.
+    The process holds the run's lease (see :mod:`.checkpoint.lease`) from before anything is
+    written until it returns: one writer per run.
 
     Raises:
+        ValueError: ``run_id`` is not a safe name (see :func:`.run_ids.check_run_id`).
+        RunLeaseHeld: Another live process is running ``run_id``.
+        RunLeaseLost: The lease was taken over while running; this process stopped writing.
         RunExistsError: ``resume`` is false and ``run_id`` already has checkpoints.
         RunPaused: A round got fewer client updates than its quorum (the run stays resumable).
         RunAwaitingReview: A round's merged prompt awaits review (``[review] required``).
         ValueError: ``review`` is given for a run not awaiting review, is invalid, or is
             missing for a run that awaits review.
     """
+    async with hold_run_lease(checkpointer, check_run_id(run_id)):
+        return await _stream_run(runtime, checkpointer, run_id, resume=resume, on_event=on_event, review=review)
+
+
+async def _stream_run(
+    runtime: FederationRuntime,
+    checkpointer: BaseCheckpointSaver,
+    run_id: str,
+    *,
+    resume: bool,
+    on_event: Callable[[RunEvent], None] | None,
+    review: ReviewDecision | None,
+) -> dict[str, Any]:
     graph = build_round_graph(runtime, checkpointer=checkpointer)
     config = run_config(run_id, runtime.config)
     saved = await saved_state(checkpointer, run_id)
@@ -315,9 +335,13 @@ async def run_federated(
             ``{"decision": "approve" | "edit" | "reject", "prompt": ..., "note": ...}``.
 
     Raises:
+        ValueError: ``run_id`` is not a safe name (letters, digits, ``-``, ``_``, ``.``).
+        RunLeaseHeld: Another live process is running ``run_id``.
         RunPaused: A round got fewer client updates than its quorum; resume the run to retry.
         RunAwaitingReview: A round's merged prompt awaits review; resume with ``review``.
     """
+    if run_id is not None:
+        check_run_id(run_id)
     runtime = FederationRuntime.create(config, transport=transport, data=data, models=models, scorers=scorers)
     try:
         return await stream_run(

@@ -17,6 +17,7 @@ Key layout (``P`` is the prefix, ``T`` a thread id, ``N`` a namespace, both perc
     P:{T}:writes:N:C            HASH  task id + index -> pending write of checkpoint C
     P:{T}:run:R                 SET   checkpoints written by run R (for delete_for_runs)
     P:runs:R                    SET   threads with checkpoints of run R
+    P:{T}:lease                 STR   the lease of the run whose thread is T (see ``lease``)
 
 With ``ttl_s`` set, every write refreshes the expiry of every key of its thread in the same
 transaction, so a thread that is still being written never loses an unchanged blob.
@@ -52,9 +53,11 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
     writes_sort_key,
 )
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from .lease import RedisRunLease, register_run_lease
 from .urls import CheckpointError, redacted_url
 
 __all__ = ["AsyncRedisSaver", "RedisSaver"]
@@ -161,6 +164,10 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
     def _schema_key(self) -> str:
         return f"{self.prefix}:schema"
 
+    def lease_key(self, run_id: str) -> str:
+        """The key of a run's lease (see :mod:`.lease`): in the thread's slot, not in its key set."""
+        return f"{self._thread(run_id).tag}:lease"
+
     def _runs_key(self, run_id: str) -> str:
         return f"{self.prefix}:runs:{quote(run_id, safe='')}"
 
@@ -217,10 +224,15 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
 
     # -- plans -----------------------------------------------------------------------------
 
-    def _setup_plan(self) -> Generator[_Batch, list[Any], None]:
-        info, _, schema = yield _Batch(
-            [("INFO", "server"), ("SETNX", self._schema_key, SCHEMA_VERSION), ("GET", self._schema_key)]
-        )
+    def _setup_plan(self, *, read_only: bool = False) -> Generator[_Batch, list[Any], None]:
+        if read_only:  # only verify: a store at maxmemory or without write rights still reads
+            info, schema = yield _Batch([("INFO", "server"), ("GET", self._schema_key)])
+            if schema is None:
+                schema = SCHEMA_VERSION  # nothing written under this prefix yet
+        else:
+            info, _, schema = yield _Batch(
+                [("INFO", "server"), ("SETNX", self._schema_key, SCHEMA_VERSION), ("GET", self._schema_key)]
+            )
         version = tuple(int(p) for p in str(info.get("redis_version", "0.0")).split(".")[:2])
         if version < MIN_SERVER_VERSION:
             raise CheckpointError(f"Redis {info.get('redis_version')} is too old; the saver needs Redis >= 6.2 or Valkey")
@@ -470,15 +482,21 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
 
 
 _POOL_SIZE = 32
+# Backoff 0.2, 0.4, 0.8 s, then 1 s per retry: about 13 s of waiting in all, so a dropped
+# connection or a server restart of several seconds (with persistence) never stops a run.
+_RETRIES = 15
+_PERSISTENCE = [("CONFIG", "GET", "save"), ("CONFIG", "GET", "appendonly")]
 
 
-def _pool_options() -> dict[str, Any]:
+def _pool_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
     """Connections for many concurrent graph tasks: callers wait for a free connection
-    rather than fail, and a dropped connection is retried (every write is idempotent)."""
+    rather than fail, and a dropped connection is retried (every write is idempotent).
+    ``retry`` is redis-py's blocking or asyncio ``Retry``: the blocking one given to an
+    asyncio client retries nothing (it sees only the coroutine, never its error)."""
     return {
         "max_connections": _POOL_SIZE,
         "timeout": 60,
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=3),
+        "retry": retry(ExponentialBackoff(cap=1.0, base=0.1), retries=_RETRIES),
         "retry_on_error": [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
@@ -495,6 +513,26 @@ def _pipeline(client: redis.Redis | aioredis.Redis, batch: _Batch) -> Any:
 
 def _unreachable(where: str, exc: Exception) -> CheckpointError:
     return CheckpointError(f"Redis at {where} is unreachable: {exc}")
+
+
+def _probe_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
+    """One attempt, no retries: a wrong URL fails at once, before the patient pool is used."""
+    return {"retry": retry(ExponentialBackoff(), retries=0), "socket_connect_timeout": 5, "socket_timeout": 10}
+
+
+def _refused(where: str, exc: Exception) -> CheckpointError:
+    """A clear line for a URL the server refuses: password, database index, connection."""
+    if isinstance(exc, redis.exceptions.AuthenticationError):
+        return CheckpointError(f"Redis at {where} refused the credentials: {exc}")
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return _unreachable(where, exc)
+    return CheckpointError(f"Redis at {where} refused the connection: {exc}")
+
+
+def _persistence_off(replies: list[Any]) -> bool:
+    """From the replies to ``_PERSISTENCE``: no RDB save points and no AOF."""
+    save, appendonly = ({_text(k): _text(v) for k, v in reply.items()} for reply in replies)
+    return save.get("save", "x").strip() == "" and appendonly.get("appendonly") == "no"
 
 
 class RedisSaver(_RedisCheckpointLogic):
@@ -516,7 +554,14 @@ class RedisSaver(_RedisCheckpointLogic):
     @contextmanager
     def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> Iterator[RedisSaver]:
         """A saver over a new client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
-        client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_pool_options()))
+        probe = redis.Redis.from_url(url, **_probe_options(Retry))
+        try:
+            probe.ping()
+        except redis.exceptions.RedisError as exc:
+            raise _refused(redacted_url(url), exc) from None
+        finally:
+            probe.close()
+        client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **_pool_options(Retry)))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
         try:
@@ -540,9 +585,17 @@ class RedisSaver(_RedisCheckpointLogic):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
-    def setup(self) -> None:
-        """Check the server and record the key schema (idempotent)."""
-        self._run(self._setup_plan())
+    def setup(self, *, read_only: bool = False) -> None:
+        """Check the server and record the key schema (idempotent); ``read_only`` only checks."""
+        self._run(self._setup_plan(read_only=read_only))
+
+    def persistence_off(self) -> bool:
+        """True if the server saves nothing to disk (no RDB save points, no AOF); false if it
+        does or will not say (``CONFIG`` is often refused on managed Redis)."""
+        try:
+            return _persistence_off(self._execute(_Batch(_PERSISTENCE)))
+        except redis.exceptions.ResponseError:
+            return False
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._run(self._get_tuple_plan(config))
@@ -607,7 +660,14 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
     @asynccontextmanager
     async def from_conn_string(cls, url: str, *, prefix: str = "fedtextgrad", ttl_s: float | None = None) -> AsyncIterator[AsyncRedisSaver]:
         """A saver over a new asyncio client for ``redis://`` / ``rediss://`` ``url``; closed on exit."""
-        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **_pool_options()))
+        probe = aioredis.Redis.from_url(url, **_probe_options(AsyncRetry))
+        try:
+            await probe.ping()
+        except redis.exceptions.RedisError as exc:
+            raise _refused(redacted_url(url), exc) from None
+        finally:
+            await probe.aclose()
+        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(url, **_pool_options(AsyncRetry)))
         saver = cls(client, prefix=prefix, ttl_s=ttl_s)
         saver._where = redacted_url(url)
         try:
@@ -631,9 +691,16 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
-    async def setup(self) -> None:
-        """Check the server and record the key schema (idempotent)."""
-        await self._run(self._setup_plan())
+    async def setup(self, *, read_only: bool = False) -> None:
+        """Check the server and record the key schema (idempotent); ``read_only`` only checks."""
+        await self._run(self._setup_plan(read_only=read_only))
+
+    async def persistence_off(self) -> bool:
+        """True if the server saves nothing to disk (see :meth:`RedisSaver.persistence_off`)."""
+        try:
+            return _persistence_off(await self._execute(_Batch(_PERSISTENCE)))
+        except redis.exceptions.ResponseError:
+            return False
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._run(self._get_tuple_plan(config))
@@ -714,3 +781,6 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
 
     def delete_thread(self, thread_id: str) -> None:
         self._from_thread(self.adelete_thread(thread_id))
+
+
+register_run_lease(AsyncRedisSaver, RedisRunLease)

@@ -8,13 +8,15 @@ import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
 
-from ..checkpoint import CheckpointError, create_checkpointer, redacted_url, sqlite_url
+from ..checkpoint import CheckpointError, RunLeaseHeld, RunLeaseLost, create_checkpointer, redacted_url, sqlite_url
 from ..config import ConfigError, FedTextGradConfig, load_config, parse_config
 from ..data import DataError
+from ..run_ids import check_run_id
 from ..runs import (
     RunExistsError,
     RunPaused,
@@ -47,12 +49,15 @@ ModelOpt = Annotated[
     typer.Option("--model", help="Model for every role: an init_chat_model string (openai:gpt-4o-mini) or 'simulated'."),
 ]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for every role.")]
+CHECKPOINT_ENV = "FEDTEXTGRAD_CHECKPOINT"
 CheckpointOpt = Annotated[
     str | None,
     typer.Option(
         "--checkpoint",
+        envvar=CHECKPOINT_ENV,
+        show_envvar=True,
         help="Checkpoint URL: sqlite:///path, redis://[:password@]host:port/db, rediss://..., or memory://. "
-        "Default: sqlite in RUNS_DIR/RUN_ID/checkpoint.sqlite.",
+        "Default: sqlite in RUNS_DIR/RUN_ID/checkpoint.sqlite. Set it in the environment to keep a password off the command line.",
     ),
 ]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories (events, results).")]
@@ -85,13 +90,24 @@ def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
 
 
 def _resume_hint(run_id: str, url: str, runs_dir: Path, verb: str = "resume") -> str:
-    """The command that resumes (or, with ``verb="review"``, reviews) this run, with the options it needs."""
+    """The command that resumes (or, with ``verb="review"``, reviews) this run, with the options
+    it needs; a URL with a password is never shown: the command reads it from the environment."""
     command = f"fedtextgrad-graph {verb} {run_id}"
     if runs_dir != DEFAULT_RUNS_DIR:
         command += f" --runs-dir {runs_dir}"
     if url != _checkpoint_url(None, runs_dir, run_id):
-        command += f" --checkpoint '{redacted_url(url)}'"
+        if urlsplit(url).password is not None:
+            placeholder = redacted_url(url).replace(":***@", ":PASSWORD@", 1)
+            return f"{CHECKPOINT_ENV}='{placeholder}' {command}  (put the real password in place of PASSWORD)"
+        command += f" --checkpoint '{url}'"
     return command
+
+
+def _safe_run_id(run_id: str) -> str:
+    try:
+        return check_run_id(run_id)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 async def _execute(
@@ -110,6 +126,10 @@ async def _execute(
             with RunView(run_dir, runtime.config) as view:
                 runtime.gateway.on_call = view.llm_call
                 state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event, review=review)
+        except RunLeaseHeld as exc:
+            fail(str(exc))
+        except RunLeaseLost as exc:
+            fail(str(exc), code=1)  # another process writes this run now: leave its results alone
         except RunExistsError:
             fail(f"run {run_id!r} already exists in {redacted_url(url)}; continue it with: {hint}")
         except TransportError as exc:
@@ -225,19 +245,20 @@ def run(
     except ConfigError as exc:
         fail(str(exc))
     cfg = _flower_settings(cfg, superlink, insecure, root_certificates, server_secret)
-    run_id = run_id or new_run_id(cfg.run.name)
+    run_id = _safe_run_id(run_id) if run_id is not None else new_run_id(cfg.run.name)
     execute_run(cfg, run_id=run_id, runs_dir=runs_dir, checkpoint=checkpoint, resume=False)
 
 
 async def _saved(run_id: str, url: str) -> dict[str, Any]:
-    async with create_checkpointer(url) as checkpointer:
+    async with create_checkpointer(url, read_only=True) as checkpointer:
         state = await saved_state(checkpointer, run_id)
     if state is None:
-        fail(f"no run {run_id!r} in checkpoint {url}")
+        fail(f"no run {run_id!r} in checkpoint {redacted_url(url)}")
     return state
 
 
 def _existing_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
+    _safe_run_id(run_id)
     if checkpoint is None and not (runs_dir / run_id / "checkpoint.sqlite").exists():
         fail(f"no checkpoint for run {run_id!r} in {runs_dir / run_id}; pass --checkpoint URL or --runs-dir DIR")
     return _checkpoint_url(checkpoint, runs_dir, run_id)

@@ -42,7 +42,7 @@ async def aload_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver, 
         state = await saved_state(checkpointer, run_id)
         where = type(checkpointer).__name__
     else:
-        async with create_checkpointer(checkpointer) as saver:
+        async with create_checkpointer(checkpointer, read_only=True) as saver:  # never writes to the store
             state = await saved_state(saver, run_id)
         where = redacted_url(checkpointer)
     if state is None:
