@@ -42,6 +42,8 @@ DEFAULT_FORMAT_INSTRUCTION = (
     "'Answer: $VALUE' where VALUE is a numerical value."
 )
 ROLES = ("task", "optimizer", "aggregator", "judge")
+MAX_SECONDS = 7 * 24 * 3600.0
+"""The longest duration a setting may name (a week): more is a typo, or an infinity in disguise."""
 DEFAULT_SUPERLINK_PORT = 9092
 _SECRET = re.compile(r"api[_-]?key|token|secret|password", re.IGNORECASE)
 
@@ -99,11 +101,19 @@ class RoleModels(ModelSpec):
 
 
 class ModelsConfig(RoleModels):
-    """Models for the run, plus the retry policy for transient errors."""
+    """Models for the run, plus the retry policy for transient errors.
 
-    max_retries: int = Field(default=3, ge=0)
-    retry_backoff_s: float = Field(default=1.0, ge=0)
-    timeout_s: float | None = Field(default=120.0, gt=0)
+    A call is retried up to ``max_retries`` times and for at most ``retry_max_wait_s`` seconds
+    of waiting between attempts (the defaults ride out an endpoint outage of 30 s and more);
+    an endpoint's ``Retry-After`` is honoured up to ``retry_after_cap_s``. ``timeout_s``
+    bounds each attempt.
+    """
+
+    max_retries: int = Field(default=8, ge=0, le=100)
+    retry_backoff_s: float = Field(default=1.0, ge=0, le=MAX_SECONDS)
+    timeout_s: float | None = Field(default=120.0, gt=0, le=MAX_SECONDS)
+    retry_max_wait_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
+    retry_after_cap_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
 
 
 class SplitRanges(_Strict):
