@@ -104,8 +104,10 @@ class LLMGateway:
                         f"(retry budget: [models] max_retries = {self.retry.max_retries}, "
                         f"retry_max_wait_s = {self.retry.max_wait_s:g})"
                     ) from exc
-                # The kind only: an error's message may quote the request.
-                logger.warning("%s from %s model; retry %d in %.1fs", errors[-1], role, len(errors), delay)
+                # The kind only (an error's message may quote the request), and one warning per
+                # call: an outage would otherwise print a line per retry of every call in flight.
+                level = logging.WARNING if len(errors) == 1 else logging.INFO
+                logger.log(level, "%s from %s model; retry %d in %.1fs", errors[-1], role, len(errors), delay)
                 await asyncio.sleep(delay)
                 waited += delay
         self._record(model, role, client_id, round, started, waited, errors, ok=True)
