@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "AggregationConfig",
@@ -45,6 +45,11 @@ DEFAULT_FORMAT_INSTRUCTION = (
     "'Answer: $VALUE' where VALUE is a numerical value."
 )
 ROLES = ("task", "optimizer", "aggregator", "judge")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+MAX_CLIENTS = 10_000
+"""The most clients a federation may have: each gets its data share and site up front."""
+MAX_SECONDS = 7 * 24 * 3600.0
+"""The longest duration a setting may name (a week): more is a typo, or an infinity in disguise."""
 DEFAULT_SUPERLINK_PORT = 9092
 _SECRET = re.compile(r"api[_-]?key|token|secret|password", re.IGNORECASE)
 
@@ -54,7 +59,30 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown fields, non-finite floats and integers beyond 64 bits are refused, also inside
+    free-form tables (``kwargs``): they would only fail mid-run, or disable a timeout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _representable(cls, value: Any) -> Any:
+        if problem := _unrepresentable(value):
+            raise ValueError(problem)
+        return value
+
+
+def _unrepresentable(value: Any, where: str = "") -> str | None:
+    """What makes a value (or a number inside a table or list) impossible to run with."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where}must be a finite number, got {value}"
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX:
+        return f"{where}must be an integer that fits in 64 bits, got {value:.3g}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        if problem := _unrepresentable(item, f"{where}{key}: " if isinstance(value, dict) else where):
+            return problem
+    return None
 
 
 class ModelSpec(_Strict):
@@ -102,11 +130,19 @@ class RoleModels(ModelSpec):
 
 
 class ModelsConfig(RoleModels):
-    """Models for the run, plus the retry policy for transient errors."""
+    """Models for the run, plus the retry policy for transient errors.
 
-    max_retries: int = Field(default=3, ge=0)
-    retry_backoff_s: float = Field(default=1.0, ge=0)
-    timeout_s: float | None = Field(default=120.0, gt=0)
+    A call is retried up to ``max_retries`` times and for at most ``retry_max_wait_s`` seconds
+    of waiting between attempts (the defaults ride out an endpoint outage of 30 s and more);
+    an endpoint's ``Retry-After`` is honoured up to ``retry_after_cap_s``. ``timeout_s``
+    bounds each attempt.
+    """
+
+    max_retries: int = Field(default=8, ge=0, le=100)
+    retry_backoff_s: float = Field(default=1.0, ge=0, le=MAX_SECONDS)
+    timeout_s: float | None = Field(default=120.0, gt=0, le=MAX_SECONDS)
+    retry_max_wait_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
+    retry_after_cap_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
 
 
 class SplitRanges(_Strict):
@@ -182,7 +218,17 @@ class FederationConfig(_Strict):
     clients: list[ClientConfig] = Field(default_factory=list)
     sampling_rate: float = Field(default=1.0, gt=0, le=1)
     quorum: float = Field(default=0.5, gt=0, le=1)
-    client_deadline_s: float | None = Field(default=None, gt=0)
+    client_deadline_s: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+
+    @field_validator("num_clients")
+    @classmethod
+    def _not_huge(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_CLIENTS:
+            raise ValueError(
+                f"{value} clients is more than the {MAX_CLIENTS} supported (each client gets its data "
+                "share and site before the first round)"
+            )
+        return value
 
     def required_updates(self, selected: int) -> int:
         """How many of ``selected`` clients must upload for a round to aggregate."""
@@ -238,7 +284,7 @@ class FlowerSettings(_Strict):
     insecure: bool = False
     root_certificates: str | None = None
     server_secret: str | None = None
-    connect_timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=120.0, gt=0, le=MAX_SECONDS)
 
 
 class TransportConfig(_Strict):
@@ -407,6 +453,8 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif err["type"] == "int_parsing_size":
+            msg = f"must be an integer that fits in 64 bits, got {err['input']!r}"
         where = f"{loc}: " if loc else ""
         lines.append(f"{source}: {where}{msg}")
     return "\n".join(lines)

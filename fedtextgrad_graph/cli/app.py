@@ -89,18 +89,19 @@ def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
     return checkpoint or sqlite_url(runs_dir / run_id / "checkpoint.sqlite")
 
 
-def _resume_hint(run_id: str, url: str, runs_dir: Path, verb: str = "resume") -> str:
+def _resume_hint(run_id: str, url: str, runs_dir: Path, verb: str = "resume", choices: str = "") -> str:
     """The command that resumes (or, with ``verb="review"``, reviews) this run, with the options
-    it needs; a URL with a password is never shown: the command reads it from the environment."""
+    it needs, then ``choices``; a URL with a password is never shown: the command reads it from
+    the environment."""
     command = f"fedtextgrad-graph {verb} {run_id}"
     if runs_dir != DEFAULT_RUNS_DIR:
         command += f" --runs-dir {runs_dir}"
     if url != _checkpoint_url(None, runs_dir, run_id):
         if urlsplit(url).password is not None:
             placeholder = redacted_url(url).replace(":***@", ":PASSWORD@", 1)
-            return f"{CHECKPOINT_ENV}='{placeholder}' {command}  (put the real password in place of PASSWORD)"
+            return f"{CHECKPOINT_ENV}='{placeholder}' {command}{choices}  (put the real password in place of PASSWORD)"
         command += f" --checkpoint '{url}'"
-    return command
+    return command + choices
 
 
 def _safe_run_id(run_id: str) -> str:
@@ -468,8 +469,8 @@ def review(
         if pending is None:
             fail(f"run {run_id} is not awaiting review (status: {run_status(state)})")
         show_review(run_id, pending)
-        hint = _resume_hint(run_id, url, runs_dir, "review")
-        console.print(f"\ncontinue with: {hint} --approve | --edit FILE | --reject [--note TEXT]", highlight=False, markup=False)
+        hint = _resume_hint(run_id, url, runs_dir, "review", " --approve | --edit FILE | --reject [--note TEXT]")
+        console.print(f"\ncontinue with: {hint}", highlight=False, markup=False)
         return
     _continue_run(
         run_id, model, base_url, checkpoint, data_dir, runs_dir, superlink, insecure, root_certificates, server_secret, review=decision

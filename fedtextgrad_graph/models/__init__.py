@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .factory import DEFAULT_OPENAI_MODEL, Answerer, ModelRouter, create_chat_model, model_name
-from .gateway import LLMCallRecord, LLMGateway
+from .gateway import LLMCallError, LLMCallRecord, LLMGateway
+from .retry import RetryPolicy
 from .simulated import SIMULATED_MODEL, SimulatedChatModel
 from .threads import ThreadBridge
 
@@ -11,9 +12,11 @@ __all__ = [
     "DEFAULT_OPENAI_MODEL",
     "SIMULATED_MODEL",
     "Answerer",
+    "LLMCallError",
     "LLMCallRecord",
     "LLMGateway",
     "ModelRouter",
+    "RetryPolicy",
     "SimulatedChatModel",
     "ThreadBridge",
     "create_chat_model",

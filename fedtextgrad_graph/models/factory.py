@@ -53,6 +53,8 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
         name = DEFAULT_OPENAI_MODEL
     if name == SIMULATED_MODEL:
         return SimulatedChatModel(**spec.kwargs)
+    if "max_retries" in spec.kwargs:
+        raise ConfigError("kwargs.max_retries: retries are set by [models] max_retries (the gateway owns them)")
     kwargs: dict[str, Any] = dict(spec.kwargs)
     if spec.temperature is not None:
         kwargs["temperature"] = spec.temperature
@@ -70,7 +72,7 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
             if not spec.base_url:
                 raise ConfigError(f"model {name!r} needs OPENAI_API_KEY.\n{NO_MODEL_MESSAGE}")
             kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers ignore the key
-        kwargs.setdefault("max_retries", 0)  # the gateway owns retries
+        kwargs["max_retries"] = 0  # the gateway owns retries: no second layer inside the client
         if timeout_s is not None:
             kwargs.setdefault("timeout", timeout_s)
     from langchain.chat_models import init_chat_model
@@ -121,8 +123,8 @@ class ModelRouter:
         cls, config: FedTextGradConfig, given: Mapping[str, BaseChatModel | Answerer] | None = None
     ) -> ModelRouter:
         """The models of a run config: ``[models]`` plus each listed client's overrides."""
-        fed = config.federation
-        return cls(config.models, clients={cid: fed.client(cid).models for cid in fed.client_ids()}, given=given)
+        # Only listed clients can override models; numbered ones (num_clients) use [models].
+        return cls(config.models, clients={c.id: c.models for c in config.federation.clients}, given=given)
 
     def _given_model(self, role: str, client_id: str | None) -> BaseChatModel | Answerer | None:
         return self._given.get(f"{client_id}.{role}") or self._given.get(role)

@@ -1,14 +1,14 @@
 """The gateway every LLM call goes through.
 
-It holds one limit on in-flight LLM calls, retries transient errors with exponential backoff,
-and counts calls per role and client.
+It holds one limit on in-flight LLM calls, bounds each attempt by a timeout, retries transient
+errors by a :class:`~fedtextgrad_graph.models.retry.RetryPolicy` (the only retry layer: the
+OpenAI client's own retries are off), and counts calls per role and client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,29 +19,23 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from ..metrics import Generate
 from .factory import Answerer, model_name
+from .retry import RetryPolicy, error_kind, is_transient
 
-__all__ = ["LLMCallRecord", "LLMGateway"]
+__all__ = ["LLMCallError", "LLMCallRecord", "LLMGateway"]
 
 logger = logging.getLogger(__name__)
 
-_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-_TRANSIENT_NAMES = {
-    "APIConnectionError",
-    "APITimeoutError",
-    "RateLimitError",
-    "InternalServerError",
-    "ServiceUnavailableError",
-    "ConnectError",
-    "ReadTimeout",
-    "ConnectTimeout",
-    "RemoteProtocolError",
-}
+
+class LLMCallError(Exception):
+    """An LLM call that kept failing with transient errors until its retry budget ran out."""
 
 
 @dataclass(frozen=True)
 class LLMCallRecord:
     """Metadata of one finished LLM call; never its content. ``seconds`` is wall time from the
-    request to the reply, including waiting for a concurrency slot and retry backoff."""
+    request to the reply, including waiting for a concurrency slot and retry backoff;
+    ``retry_wait_s`` is the part spent waiting between attempts, and ``errors`` names what
+    each failed attempt got (``invalid_json``, ``http_429``, ``APITimeoutError``...)."""
 
     role: str
     client_id: str | None
@@ -50,14 +44,8 @@ class LLMCallRecord:
     seconds: float
     attempts: int
     ok: bool
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    if getattr(exc, "status_code", None) in _TRANSIENT_STATUS:
-        return True
-    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+    retry_wait_s: float = 0.0
+    errors: tuple[str, ...] = ()
 
 
 class LLMGateway:
@@ -67,13 +55,13 @@ class LLMGateway:
         self,
         *,
         max_concurrency: int,
-        max_retries: int = 3,
-        backoff_s: float = 1.0,
+        retry: RetryPolicy | None = None,
+        timeout_s: float | None = None,
         on_call: Callable[[LLMCallRecord], None] | None = None,
     ) -> None:
         self.max_concurrency = max_concurrency
-        self._max_retries = max_retries
-        self._backoff_s = backoff_s
+        self.retry = retry or RetryPolicy()
+        self.timeout_s = timeout_s
         self.on_call = on_call
         self._semaphore: asyncio.Semaphore | None = None
         self.calls: Counter[tuple[str, str | None]] = Counter()
@@ -96,25 +84,40 @@ class LLMGateway:
         """One chat completion (or app run): system prompt + user message in, reply text out."""
         messages = ([SystemMessage(system)] if system else []) + [HumanMessage(user)]
         started = time.perf_counter()
-        attempt = 0
+        errors: list[str] = []
+        waited = 0.0
         while True:
-            attempt += 1
             try:
                 async with self._limit():
-                    if isinstance(model, Answerer):
-                        text = str(await model.answer(system or "", user))
-                    else:
-                        text = str((await model.ainvoke(messages)).text)
+                    text = await asyncio.wait_for(self._attempt(model, system, user, messages), self.timeout_s)
                 break
             except Exception as exc:
-                if attempt > self._max_retries or not _is_transient(exc):
-                    self._record(model, role, client_id, round, started, attempt, ok=False)
-                    raise
-                delay = self._backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-                logger.warning("transient %s from %s (%s); retry %d in %.1fs", type(exc).__name__, role, exc, attempt, delay)
+                errors.append(error_kind(exc))
+                delay = self.retry.delay(exc, retry=len(errors), waited_s=waited)
+                if delay is None:
+                    self._record(model, role, client_id, round, started, waited, errors, ok=False)
+                    if not is_transient(exc):
+                        raise
+                    who = f"{role} model {model_name(model)}" + (f" of {client_id}" if client_id else "")
+                    raise LLMCallError(
+                        f"{who}: {errors[-1]} after {len(errors)} attempt(s) and {waited:.0f} s of retry waits "
+                        f"(retry budget: [models] max_retries = {self.retry.max_retries}, "
+                        f"retry_max_wait_s = {self.retry.max_wait_s:g})"
+                    ) from exc
+                # The kind only (an error's message may quote the request), and one warning per
+                # call: an outage would otherwise print a line per retry of every call in flight.
+                level = logging.WARNING if len(errors) == 1 else logging.INFO
+                logger.log(level, "%s from %s model; retry %d in %.1fs", errors[-1], role, len(errors), delay)
                 await asyncio.sleep(delay)
-        self._record(model, role, client_id, round, started, attempt, ok=True)
+                waited += delay
+        self._record(model, role, client_id, round, started, waited, errors, ok=True)
         return text
+
+    @staticmethod
+    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: list) -> str:
+        if isinstance(model, Answerer):
+            return str(await model.answer(system or "", user))
+        return str((await model.ainvoke(messages)).text)
 
     def bind(
         self, model: BaseChatModel | Answerer, *, role: str, client_id: str | None = None, round: int | None = None
@@ -126,10 +129,23 @@ class LLMGateway:
 
         return generate
 
-    def _record(self, model: BaseChatModel | Answerer, role: str, client_id: str | None, round: int | None, started: float, attempts: int, *, ok: bool) -> None:
+    def _record(
+        self,
+        model: BaseChatModel | Answerer,
+        role: str,
+        client_id: str | None,
+        round: int | None,
+        started: float,
+        waited: float,
+        errors: list[str],
+        *,
+        ok: bool,
+    ) -> None:
         self.calls[(role, client_id)] += 1
         if self.on_call is not None:
-            self.on_call(LLMCallRecord(role, client_id, round, model_name(model), time.perf_counter() - started, attempts, ok))
+            seconds = time.perf_counter() - started
+            attempts = len(errors) + ok
+            self.on_call(LLMCallRecord(role, client_id, round, model_name(model), seconds, attempts, ok, waited, tuple(errors)))
 
     def count(self, *, role: str | None = None, client_id: str | None = None) -> int:
         """Calls made so far, optionally for one role and/or client."""

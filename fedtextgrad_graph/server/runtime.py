@@ -12,7 +12,7 @@ from ..aggregation import Aggregator, create_aggregator
 from ..config import ConfigError, FedTextGradConfig
 from ..data import ClientData, Example, FederatedData, TaskSplits, load_server_tasks
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
-from ..models import Answerer, LLMCallRecord, LLMGateway, ModelRouter, ThreadBridge
+from ..models import Answerer, LLMCallRecord, LLMGateway, ModelRouter, RetryPolicy, ThreadBridge
 from ..text import check_tokenizer
 from ..transport import ClientTransport, transport_class
 from .screening import create_screens
@@ -76,8 +76,8 @@ class FederationRuntime:
         limit = config.run.max_concurrency
         gateway = LLMGateway(
             max_concurrency=limit,
-            max_retries=config.models.max_retries,
-            backoff_s=config.models.retry_backoff_s,
+            retry=RetryPolicy.from_config(config.models),
+            timeout_s=config.models.timeout_s,
             on_call=on_call,
         )
         transport_cls = None if transport else _transport_class(config)

@@ -9,6 +9,7 @@ deletes the folder, and silences textgrad's logger (its records carry prompts an
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["create_engine", "import_textgrad"]
+__all__ = ["create_engine", "import_textgrad", "order_gradients"]
 
 
 @functools.cache
@@ -75,3 +76,19 @@ def _engine_class() -> type:
 def create_engine(call: Callable[[str, str], str], model_string: str) -> Any:
     """A ``textgrad.EngineLM`` that sends ``(system_prompt, prompt)`` to ``call``."""
     return _engine_class()(call, model_string)
+
+
+def order_gradients(variable: Any) -> None:
+    """Put a variable's textual gradients in a fixed order, so the optimizer's request (which
+    lists them in iteration order) is the same on every run.
+
+    TextGrad keeps gradients in a set of objects hashed by identity: their order follows memory
+    addresses and changes run to run. They are sorted by their feedback and its context (the
+    conversation it was computed for), which depend on the request only.
+    """
+    context = variable.gradients_context
+
+    def key(gradient: Any) -> tuple[str, str]:
+        return json.dumps(context.get(gradient), sort_keys=True, default=str), str(gradient.value)
+
+    variable.gradients = sorted(variable.gradients, key=key)  # textgrad only iterates it from here

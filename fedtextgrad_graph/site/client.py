@@ -23,7 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 from ..data import Example
 from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
 from ..wire import ClientUpdate, StepOutcome, StepRecord, TrainRequest
-from ._textgrad import create_engine, import_textgrad
+from ._textgrad import create_engine, import_textgrad, order_gradients
 
 if TYPE_CHECKING:
     from .context import Site
@@ -118,6 +118,7 @@ class _ClientStep:
             engine=self.step_engine,
             constraints=[FORMAT_CONSTRAINT.format(format_instruction=fmt)] if fmt else [],
         )
+        order_gradients(system_prompt)
         try:
             await in_thread(optimizer.step)
         except IndexError:

@@ -23,15 +23,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from ..config import ConfigError, GuardConfig, ModelsConfig, TaskConfig, format_validation_error, override_models, read_toml
+from ..config import ConfigError, GuardConfig, ModelsConfig, TaskConfig, _Strict, format_validation_error, override_models, read_toml
 
 __all__ = ["SiteConfig", "SiteSettings", "load_site_config"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SiteSettings(_Strict):

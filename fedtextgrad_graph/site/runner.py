@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from langchain_core.language_models import BaseChatModel
 
 from ..data import ClientData, load_task
-from ..models import LLMCallRecord, LLMGateway, ModelRouter, ThreadBridge
+from ..models import LLMCallRecord, LLMGateway, ModelRouter, RetryPolicy, ThreadBridge
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from ._textgrad import import_textgrad
 from .cache import ResultCache
@@ -60,8 +60,8 @@ class SiteRunner:
         self.cache = ResultCache(state / "results", settings=config.guard.model_dump_json())
         gateway = LLMGateway(
             max_concurrency=limit,
-            max_retries=config.models.max_retries,
-            backoff_s=config.models.retry_backoff_s,
+            retry=RetryPolicy.from_config(config.models),
+            timeout_s=config.models.timeout_s,
             on_call=self._log_call,
         )
         self.site = Site(

@@ -10,6 +10,11 @@ so a run against it is deterministic. It can misbehave on purpose:
   ``Retry-After: retry_after_s``), ``"hang"`` (no reply for ``hang_s``, then the connection
   closes), ``"drop"`` (the connection closes without a reply), or an HTTP status code.
   Add more at any time with :meth:`misbehave`.
+- :meth:`outage`: every request gets the same misbehaviour (503 by default, or ``"drop"``)
+  for that many seconds from the next request on, then the server answers normally again.
+
+``faults_served`` lists ``(time, fault)`` per misbehaving reply; ``requests`` the answered ones,
+each with its ``"received_at"`` time.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ class OpenAICompatibleServer:
         self.faults_served: list[tuple[float, Fault]] = []
         self.failures = 0
         self._faults: deque[Fault] = deque(faults)
+        self._outage: tuple[float, Fault] | None = None  # (seconds, fault) until it starts
+        self._outage_until = 0.0
+        self._outage_fault: Fault = 503
         self._lock = threading.Lock()
         server = self
 
@@ -97,16 +105,22 @@ class OpenAICompatibleServer:
                     return
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
+                    now = time.time()
                     fault: Fault | None = None
-                    if server.failures < server.fail_first:
+                    if server._outage is not None:
+                        seconds, server._outage_fault = server._outage
+                        server._outage, server._outage_until = None, now + seconds
+                    if now < server._outage_until:
+                        fault = server._outage_fault
+                    elif server.failures < server.fail_first:
                         server.failures += 1
                         fault = 503
                     elif server._faults:
                         fault = server._faults.popleft()
                     if fault is not None:
-                        server.faults_served.append((time.time(), fault))
+                        server.faults_served.append((now, fault))
                     else:
-                        server.requests.append({**request, "authorization": self.headers.get("Authorization")})
+                        server.requests.append({**request, "authorization": self.headers.get("Authorization"), "received_at": now})
                 if fault is not None:
                     self._misbehave(fault)
                     return
@@ -141,6 +155,11 @@ class OpenAICompatibleServer:
         """Queue misbehaviours for the next requests (one each)."""
         with self._lock:
             self._faults.extend(faults)
+
+    def outage(self, seconds: float, fault: Fault = 503) -> None:
+        """Answer every request with ``fault`` for ``seconds`` from the next request on."""
+        with self._lock:
+            self._outage = (seconds, fault)
 
     @property
     def base_url(self) -> str:

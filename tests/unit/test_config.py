@@ -251,3 +251,61 @@ def test_test_split_may_reuse_indices_of_a_separate_test_file(tmp_path: Path) ->
         'path = "counting.json"\ntest_path = "counting_test.json"\nsplit = { train = [0, 10], validation = [10, 20], test = [0, 10] }',
     )
     assert load_config(write(tmp_path, text)).tasks["counting"].split_ranges.test == (0, 10)
+
+
+# --- impossible numbers ----------------------------------------------------------------------
+
+IMPOSSIBLE = {
+    "max_rounds = 1e20": ("[convergence]", "convergence.max_rounds: must be an integer that fits in 64 bits"),
+    "seed = 1e29": ("[run]", "run.seed: must be an integer that fits in 64 bits"),
+    "seed = 99999999999999999999999": ("[run]", "run.seed: must be an integer that fits in 64 bits"),
+    "temperature = nan": ("[models]", "models.temperature: Input should be a finite number"),
+    "timeout_s = inf": ("[models]", "models.timeout_s: Input should be a finite number"),
+    "timeout_s = 1e12": ("[models]", "models.timeout_s: Input should be less than or equal to 604800"),
+    "retry_max_wait_s = -inf": ("[models]", "models.retry_max_wait_s: Input should be a finite number"),
+    "kwargs = { latency_s = nan }": ("[models]", "models.kwargs: latency_s: must be a finite number, got nan"),
+    "kwargs = { stop = [1, 1e400] }": ("[models]", "models.kwargs: stop: must be a finite number, got inf"),
+    "optimizer = { temperature = -inf }": ("[models]", "models.optimizer.temperature: Input should be a finite number"),
+    "min_delta = nan": ("[convergence]", "convergence.min_delta: Input should be a finite number"),
+    "client_deadline_s = inf": ("", "federation.client_deadline_s: Input should be a finite number"),
+    "connect_timeout_s = inf": ("[transport.flower]", "transport.flower.connect_timeout_s: Input should be a finite number"),
+}
+
+
+@pytest.mark.parametrize("line", sorted(IMPOSSIBLE))
+def test_impossible_numbers_are_refused_naming_the_field(tmp_path: Path, line: str) -> None:
+    section, expected = IMPOSSIBLE[line]
+    text = BASE + f"\n{section}\n{line}\n" if section else BASE.replace("num_clients = 3", f"num_clients = 3\n{line}")
+    message = load_error(tmp_path, text)
+    assert expected in message and message.startswith(str(tmp_path / "run.toml"))
+
+
+def test_nested_client_models_and_split_ranges_are_checked_too(tmp_path: Path) -> None:
+    clients = BASE.replace("num_clients = 3", 'clients = [{ id = "a", models = { temperature = nan } }]')
+    assert "federation.clients.0.models.temperature: Input should be a finite number" in load_error(tmp_path, clients)
+    split = BASE.replace('path = "counting.json"', 'path = "counting.json"\nsplit = { train = [0, 1e30], validation = [50, 60], test = [60, 70] }', 1)
+    assert "tasks.counting.split" in load_error(tmp_path, split)
+
+
+@pytest.mark.parametrize("clients", ["1e6", "1000000", "10001"])
+def test_a_huge_federation_is_refused_at_load(tmp_path: Path, clients: str) -> None:
+    message = load_error(tmp_path, BASE.replace("num_clients = 3", f"num_clients = {clients}"))
+    assert "federation.num_clients:" in message and "more than the 10000 supported" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_large_finite_numbers_within_range_still_load(tmp_path: Path) -> None:
+    text = BASE + "\n[run]\nseed = 9223372036854775807\n\n[models]\ntemperature = 1e-9\nkwargs = { top_p = 0.9, n = 1 }\n"
+    config = load_config(write(tmp_path, text.replace("num_clients = 3", "num_clients = 10000")))
+    assert config.run.seed == 2**63 - 1 and config.federation.num_clients == 10000
+
+
+def test_site_files_refuse_impossible_numbers(tmp_path: Path) -> None:
+    from fedtextgrad_graph.site.config import load_site_config
+
+    site = write(tmp_path, '[site]\nclient_id = "a"\nmax_concurrency = 1e30\n[task]\nformat = "bbh"\npath = "d.json"\n[models]\ntimeout_s = inf\n', "site.toml")
+    with pytest.raises(ConfigError) as info:
+        load_site_config(site)
+    message = str(info.value)
+    assert "site.toml: site.max_concurrency: must be an integer that fits in 64 bits" in message
+    assert "site.toml: models.timeout_s: Input should be a finite number" in message

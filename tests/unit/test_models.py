@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from pydantic import PrivateAttr
 
 from fedtextgrad_graph.config import ConfigError, ModelSpec, parse_config
-from fedtextgrad_graph.models import LLMGateway, ModelRouter, create_chat_model
+from fedtextgrad_graph.models import LLMCallError, LLMGateway, ModelRouter, RetryPolicy, create_chat_model
 from fedtextgrad_graph.models.simulated import SimulatedChatModel
 
 from ..conftest import ScriptedChatModel
@@ -35,18 +35,19 @@ class RateLimited(Exception):
 async def test_transient_errors_are_retried_with_backoff():
     model = FlakyModel(respond=lambda s, u: "ok", errors=[TimeoutError("slow"), RateLimited("429")])
     records = []
-    gateway = LLMGateway(max_concurrency=2, max_retries=3, backoff_s=0.01, on_call=records.append)
+    gateway = LLMGateway(max_concurrency=2, retry=RetryPolicy(max_retries=3, backoff_s=0.01), on_call=records.append)
     assert await gateway.generate(model, "sys", "hi", role="task", client_id="c1", round=1) == "ok"
     assert model._attempts == 3
     [record] = records
     assert (record.role, record.client_id, record.round, record.attempts, record.ok) == ("task", "c1", 1, 3, True)
+    assert record.errors == ("TimeoutError", "http_429") and record.retry_wait_s > 0
     assert gateway.count(role="task", client_id="c1") == 1
 
 
 async def test_retries_give_up_and_other_errors_are_not_retried():
-    gateway = LLMGateway(max_concurrency=1, max_retries=1, backoff_s=0.01)
+    gateway = LLMGateway(max_concurrency=1, retry=RetryPolicy(max_retries=1, backoff_s=0.01))
     model = FlakyModel(respond=lambda s, u: "ok", errors=[TimeoutError(), TimeoutError()])
-    with pytest.raises(TimeoutError):
+    with pytest.raises(LLMCallError, match="task model scripted: TimeoutError after 2 attempt"):
         await gateway.generate(model, None, "hi", role="task")
     assert model._attempts == 2
     bad = FlakyModel(respond=lambda s, u: "ok", errors=[ValueError("bad request")])
