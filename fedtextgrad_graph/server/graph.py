@@ -290,7 +290,9 @@ def build_round_graph(
             clients=list(state["selected_clients"]),
             client_prompts={cid: updates[cid]["prompt"] for cid in arrived},
             client_metrics={
-                cid: {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps", "blocked", "redacted")}
+                # blocked/redacted: absent from updates checkpointed before the upload guard existed
+                cid: {"blocked": 0, "redacted": 0}
+                | {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps", "blocked", "redacted") if k in updates[cid]}
                 for cid in arrived
             },
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
