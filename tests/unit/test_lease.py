@@ -17,6 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from fedtextgrad_graph import SimulatedChatModel, create_checkpointer, load_config, run_federated
 from fedtextgrad_graph.checkpoint import LeaseHolder, RunLeaseHeld, RunLeaseLost, hold_run_lease, sqlite_url
 from fedtextgrad_graph.run_ids import check_run_id
+from fedtextgrad_graph.runs import new_run_id
 
 SIMULATED = {role: SimulatedChatModel() for role in ("task", "optimizer", "aggregator", "judge")}
 
@@ -120,6 +121,11 @@ def test_unsafe_run_ids_are_refused(run_id):
 @pytest.mark.parametrize("run_id", ["run-1", "my_run.v2", "A" * 128, "x..y"])
 def test_safe_run_ids_pass(run_id):
     assert check_run_id(run_id) == run_id
+
+
+@pytest.mark.parametrize("name", ["évaluation à Zürich", "x" * 300, "../../etc", "."])
+def test_a_generated_run_id_is_always_safe(name):
+    assert check_run_id(new_run_id(name))
 
 
 async def test_run_federated_refuses_an_unsafe_run_id(make_config):
