@@ -3,9 +3,9 @@
     python benchmarks/round_concurrency.py [--latency 0.5] [--clients 3 10] [--data-dir DIR]
 
 Every LLM call goes to the simulated model with a fixed injected latency, so the sequential
-sum is (calls x latency) and the critical path of a round with one local step is 7 calls long:
+sum is (calls x latency) and the critical path of a round with one local step is 8 calls long:
 forward, backward through the metric, backward through the task call, TGD step, proximal
-re-score, aggregation, validation. Uses examples/data/object_counting.json by default.
+re-score, the validation screen's scoring of the uploads, aggregation, validation. Uses examples/data/object_counting.json by default.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fedtextgrad_graph.site._textgrad import import_textgrad
 from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.runs import stream_run
 
-CRITICAL_PATH_CALLS = 7
+CRITICAL_PATH_CALLS = 8
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
 
 
