@@ -362,7 +362,7 @@ def status(
 @app.command()
 def export(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
-    which: Annotated[str, typer.Option("--which", help="best or latest")] = "best",
+    which: Annotated[str, typer.Option("--which", help="best (the highest validation accuracy) or latest (the newest global prompt).")] = "best",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     checkpoint: CheckpointOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,

@@ -1,5 +1,9 @@
 """Use a run's prompt in LangChain: load it, wrap it, or serve it live to an agent.
 
+Everything here gives the run's ``best`` prompt (the one that scored highest on validation) unless
+asked for ``which="latest"`` (the newest global prompt, even if it scored lower), as does
+``fedtextgrad-graph export``.
+
     prompt = load_prompt("my-run", checkpointer="sqlite:///runs/my-run/checkpoint.sqlite")
     chain = as_chat_prompt(prompt) | model            # braces in the prompt are safe
     agent = create_agent(model, tools, middleware=[FederatedPrompt("my-run", checkpointer=url)])
@@ -83,9 +87,9 @@ def as_chat_prompt(prompt: str, *, human: str = "{input}") -> ChatPromptTemplate
 
 
 class FederatedPrompt(AgentMiddleware):
-    """Agent middleware that sets the system prompt to a run's global prompt, re-read from the
-    checkpoint store at most every ``refresh_s`` seconds, so agents pick up new rounds
-    without a redeploy.
+    """Agent middleware that sets the system prompt to a run's best prompt (or, with
+    ``which="latest"``, its newest global prompt), re-read from the checkpoint store at most
+    every ``refresh_s`` seconds, so agents pick up a better prompt without a redeploy.
 
     Until the run has a prompt, or while the store is unreachable, the agent keeps the last
     prompt served (or, before any, its own system prompt). With ``[review] required`` it is
@@ -94,7 +98,8 @@ class FederatedPrompt(AgentMiddleware):
     Args:
         run_id: The federated run to follow.
         checkpointer: Checkpoint URL (``sqlite:///...``, ``redis://...``) or an open saver.
-        which: ``latest`` (default: the newest global prompt) or ``best``.
+        which: ``best`` (default: the prompt with the highest validation accuracy so far) or
+            ``latest`` (the newest global prompt, for an agent that follows every round).
         refresh_s: How long a read prompt is served before the store is read again.
     """
 
@@ -103,7 +108,7 @@ class FederatedPrompt(AgentMiddleware):
         run_id: str,
         *,
         checkpointer: str | BaseCheckpointSaver,
-        which: Which = "latest",
+        which: Which = "best",
         refresh_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
