@@ -20,6 +20,7 @@ from .aggregation import (
 from .checkpoint import CheckpointError, RunLeaseHeld, RunLeaseLost, create_checkpointer
 from .config import ConfigError, FedTextGradConfig, load_config
 from .data import DataError, Example, build_federated_data, load_bbh, load_csv, load_gsm8k, load_jsonl
+from .events import EVENT_DATA, EVENT_KINDS, EventKind
 from .langchain import FederatedPrompt, PromptedApp, aload_prompt, as_chat_prompt, as_system_message, federate_app, load_prompt
 from .metrics import LLMJudge, exact_match, last_number_match
 from .models import SimulatedChatModel
@@ -84,4 +85,7 @@ __all__ = [
     "register_transport",
     "run_federated",
     "RunAwaitingReview",
+    "EVENT_DATA",
+    "EVENT_KINDS",
+    "EventKind",
 ]

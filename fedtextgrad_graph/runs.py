@@ -9,11 +9,9 @@ also holds ``checkpoint.sqlite``.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,10 @@ from langgraph.types import Command
 from .checkpoint.lease import hold_run_lease
 from .config import FedTextGradConfig
 from .data import FederatedData
+from .events import RunEvent
 from .metrics import Scorer
 from .models import SIMULATED_MODEL, Answerer, ModelRouter
+from .progress import llm_call_event, run_listener
 from .run_ids import check_run_id
 from .server import FederationRuntime, build_round_graph, initial_state
 from .server.participation import quorum_message
@@ -56,20 +56,6 @@ __all__ = [
     "awaiting_review",
     "latest_prompt",
 ]
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """A progress event: ``resumed``, ``round_started``, ``local_step``, ``client_finished``,
-    ``client_dropped``, ``screened``, ``aggregated``, ``evaluated``, ``round_finished``, ``paused``,
-    ``test_finished`` or ``llm_call``; with review on, ``reviewed`` (``paused`` then has
-    ``kind`` ``review``)."""
-
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({"time": time.time(), "pid": os.getpid(), "event": self.kind, **self.data})
 
 
 def new_run_id(name: str) -> str:
@@ -319,6 +305,7 @@ async def run_federated(
     on_event: Callable[[RunEvent], None] | None = None,
     transport: ClientTransport | None = None,
     review: ReviewDecision | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Run federated prompt optimization from a config and return the final state.
 
@@ -330,10 +317,13 @@ async def run_federated(
         data: Client data to use instead of loading the config's files.
         scorers: Metrics by task name, replacing the configured ones.
         resume: Continue ``run_id`` from its last checkpoint instead of starting it.
-        on_event: Called with each progress event.
+        on_event: Called with each progress event (a :class:`~fedtextgrad_graph.RunEvent`;
+            see :mod:`fedtextgrad_graph.events` for every kind and its fields).
         transport: How to reach the clients, instead of the config's ``[transport]``.
         review: With ``resume``, the decision on the merged prompt of a run awaiting review:
             ``{"decision": "approve" | "edit" | "reject", "prompt": ..., "note": ...}``.
+        verbose: Show the run live on stdout, as ``fedtextgrad-graph run`` does (off by
+            default: the library prints nothing unless asked).
 
     Raises:
         ValueError: ``run_id`` is not a safe name (letters, digits, ``-``, ``_``, ``.``).
@@ -343,16 +333,13 @@ async def run_federated(
     """
     if run_id is not None:
         check_run_id(run_id)
+    run_id = run_id or new_run_id(config.run.name)
     runtime = FederationRuntime.create(config, transport=transport, data=data, models=models, scorers=scorers)
     try:
-        return await stream_run(
-            runtime,
-            checkpointer or InMemorySaver(),
-            run_id or new_run_id(config.run.name),
-            resume=resume,
-            on_event=on_event,
-            review=review,
-        )
+        with run_listener(config, run_id, on_event=on_event, verbose=verbose, resume=resume, simulated=runtime.models.simulated) as listener:
+            if listener is not None:
+                runtime.gateway.on_call = lambda record: listener(llm_call_event(record))
+            return await stream_run(runtime, checkpointer or InMemorySaver(), run_id, resume=resume, on_event=listener, review=review)
     finally:
         await runtime.aclose()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -31,11 +31,14 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 class RunView:
-    """Renders run events with rich and appends them to ``events.jsonl``."""
+    """Renders run events with rich and appends them to ``events.jsonl`` in ``run_dir``
+    (with no ``run_dir``, only renders them)."""
 
-    def __init__(self, run_dir: Path, config: FedTextGradConfig) -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self._log = (run_dir / "events.jsonl").open("a", encoding="utf-8")
+    def __init__(self, run_dir: Path | None, config: FedTextGradConfig) -> None:
+        self._log: TextIO | None = None
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._log = (run_dir / "events.jsonl").open("a", encoding="utf-8")
         self._config = config
         self._progress = Progress(
             TextColumn("{task.description}"),
@@ -55,11 +58,13 @@ class RunView:
 
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
     def _write(self, event: RunEvent) -> None:
-        self._log.write(event.to_json() + "\n")
-        self._log.flush()
+        if self._log is not None:
+            self._log.write(event.to_json() + "\n")
+            self._log.flush()
 
     def llm_call(self, record: LLMCallRecord) -> None:
         self._write(RunEvent("llm_call", record.__dict__))

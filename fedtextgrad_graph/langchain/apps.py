@@ -75,6 +75,7 @@ class PromptedApp:
         self._to_input = to_input
         self._to_text = to_text
         self.name = name
+        self._template: tuple[Runnable, str, str] | None = None  # from_runnable: runnable, prompt_key, input_key
 
     @classmethod
     def from_runnable(
@@ -82,17 +83,54 @@ class PromptedApp:
         runnable: Runnable,
         *,
         prompt_key: str = "system_prompt",
-        input_key: str = "question",
+        input_key: str = "input",
         to_text: Callable[[Any], str] = output_text,
         name: str = "app",
     ) -> PromptedApp:
         """An app whose runnable takes the system prompt as an input variable, e.g. a chain
-        starting with ``ChatPromptTemplate([("system", "{system_prompt}"), ("human", "{question}")])``."""
+        starting with ``ChatPromptTemplate([("system", "{system_prompt}"), ("human", "{input}")])``.
+
+        ``input_key`` defaults to ``input``, LangChain's usual name for the user's message and
+        the variable :func:`~fedtextgrad_graph.as_chat_prompt` produces; examples' ``input``
+        fills it. :func:`federate_app` checks the runnable's variables before any model call.
+        """
 
         def factory(prompt: str) -> Runnable:
-            return RunnableLambda(lambda question: {prompt_key: prompt, input_key: question}) | runnable
+            return RunnableLambda(lambda inputs: {**inputs, prompt_key: prompt}) | runnable
 
-        return cls(factory, to_input=lambda question: question, to_text=to_text, name=name)
+        app = cls(factory, to_input=lambda question: {input_key: question}, to_text=to_text, name=name)
+        app._template = (runnable, prompt_key, input_key)
+        return app
+
+    def check_input(self, system_prompt: str) -> None:
+        """Check, without calling it, that the runnable takes the input this app gives it.
+
+        Raises:
+            ValueError: The runnable's input schema requires variables the app does not fill
+                (or, from :meth:`from_runnable`, has no variable for the system prompt); the
+                message names the expected and the found variables.
+        """
+        if self._template is not None:
+            runnable, prompt_key, input_key = self._template
+            given = {prompt_key, input_key}
+        else:
+            runnable, prompt_key, input_key = self._factory(system_prompt), None, None
+            sample = self._to_input("")
+            if not isinstance(sample, Mapping):
+                return  # a plain value: nothing to compare by name
+            given = set(sample)
+        schema = runnable.get_input_schema().model_json_schema()
+        found, required = set(schema.get("properties", {})), set(schema.get("required", ()))
+        unfilled = required - given
+        if not unfilled and (prompt_key is None or not found or prompt_key in found):
+            return
+        if prompt_key is None:
+            hint = f"pass to_input= a function that returns {sorted(required)}"
+        elif prompt_key not in found:
+            hint = f"put {{{prompt_key}}} in its system message, or pass prompt_key= the variable it uses"
+        else:
+            hint = f"pass input_key= the variable of the user's message ({' or '.join(sorted(unfilled))}), or rename it {{{input_key}}}"
+        raise ValueError(f"app {self.name!r}: the runnable's input variables are {sorted(found)}, but it is given {sorted(given)}; {hint}")
 
     async def answer(self, system_prompt: str, question: str) -> str:
         """Run the app once with ``system_prompt`` injected; return its answer text."""
@@ -144,6 +182,7 @@ async def federate_app(
     checkpointer: BaseCheckpointSaver | None = None,
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Federate ``app``'s system prompt over clients' private examples; return the final state.
 
@@ -159,13 +198,20 @@ async def federate_app(
         format_instruction: An output-format sentence every merged prompt must keep last.
         test: Server-held examples to score the best prompt on at the end.
         evaluation: ``"federated"`` (clients score their own validation data) or ``"server"``.
-        run_id, checkpointer, resume, on_event: As in :func:`~fedtextgrad_graph.run_federated`.
+        run_id, checkpointer, resume, on_event, verbose: As in
+            :func:`~fedtextgrad_graph.run_federated` (``verbose=True`` shows the run live).
+
+    Raises:
+        ValueError: Bad clients or examples, or ``app``'s runnable does not take the input
+            variables it is given (see :meth:`PromptedApp.check_input`); raised before any
+            model is called.
 
     Other keyword arguments mirror the ``[client]``, ``[aggregation]`` and ``[convergence]``
     config fields.
     """
     if not clients:
         raise ValueError("clients: at least one client is needed")
+    app.check_input(initial_prompt)
     body = initial_prompt.strip()
     if format_instruction and body.endswith(format_instruction.strip()):
         body = body[: -len(format_instruction.strip())].strip()
@@ -202,4 +248,5 @@ async def federate_app(
         scorers=None if isinstance(metric, str) else {_TASK: _scorer(metric)},
         resume=resume,
         on_event=on_event,
+        verbose=verbose,
     )

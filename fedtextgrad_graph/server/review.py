@@ -9,9 +9,10 @@ when it is resumed with ``Command(resume=ReviewDecision(...))`` (``fedtextgrad-g
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
 
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic validates it on Python < 3.12
 
 from ..text import count_tokens
 from .evaluation import validation_accuracy

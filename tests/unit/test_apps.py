@@ -84,7 +84,7 @@ async def test_federate_an_agent_prompt():
 
 async def test_federate_a_chain_that_takes_the_prompt_as_a_variable(tmp_path):
     model = _clerk()
-    chain = ChatPromptTemplate.from_messages([("system", "{system_prompt}"), ("human", "{question}")]) | model | StrOutputParser()
+    chain = ChatPromptTemplate.from_messages([("system", "{system_prompt}"), ("human", "{input}")]) | model | StrOutputParser()
     app = PromptedApp.from_runnable(chain)
     url = sqlite_url(tmp_path / "app.sqlite")
     async with create_checkpointer(url) as saver:
