@@ -177,6 +177,7 @@ async def federate_app(
     sampling_rate: float = 1.0,
     evaluation: str = "federated",
     max_concurrency: int = 8,
+    max_retries: int = 8,
     seed: int = 0,
     run_id: str | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
@@ -206,8 +207,8 @@ async def federate_app(
             variables it is given (see :meth:`PromptedApp.check_input`); raised before any
             model is called.
 
-    Other keyword arguments mirror the ``[client]``, ``[aggregation]`` and ``[convergence]``
-    config fields.
+    Other keyword arguments mirror the ``[client]``, ``[aggregation]``, ``[convergence]`` and
+    ``[models]`` (``max_retries``) config fields.
     """
     if not clients:
         raise ValueError("clients: at least one client is needed")
@@ -225,6 +226,7 @@ async def federate_app(
             "aggregation": {"strategy": strategy},
             "evaluation": {"mode": evaluation, "test": bool(test)},
             "convergence": {"max_rounds": rounds},
+            "models": {"max_retries": max_retries},
         },
         source="federate_app",
     )
