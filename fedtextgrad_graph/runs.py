@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -24,7 +24,7 @@ from langgraph.types import Command
 from .checkpoint.lease import hold_run_lease
 from .config import FedTextGradConfig
 from .data import FederatedData
-from .events import RunEvent
+from .events import EventKind, RunEvent
 from .metrics import Scorer
 from .models import SIMULATED_MODEL, Answerer, ModelRouter
 from .progress import llm_call_event, run_listener
@@ -258,7 +258,7 @@ async def _stream_run(
     if resume and on_event is not None and saved is not None:
         on_event(RunEvent("resumed", {"round": saved.get("round", 0), "status": run_status(saved)}))
     if on_event is not None:
-        runtime.transport.on_event = lambda kind, data: on_event(RunEvent(kind, data))
+        runtime.transport.on_event = lambda kind, data: on_event(RunEvent(cast(EventKind, kind), data))
     await runtime.transport.start(run_id=run_id)
     pause: dict[str, Any] | None = None
     async for namespace, chunk in graph.astream(

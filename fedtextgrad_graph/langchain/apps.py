@@ -75,7 +75,7 @@ class PromptedApp:
         self._to_input = to_input
         self._to_text = to_text
         self.name = name
-        self._template: tuple[Runnable, str, str] | None = None  # from_runnable: runnable, prompt_key, input_key
+        self._template: tuple[Runnable[Any, Any], str, str] | None = None  # from_runnable: runnable, prompt_key, input_key
 
     @classmethod
     def from_runnable(
@@ -119,7 +119,7 @@ class PromptedApp:
             if not isinstance(sample, Mapping):
                 return  # a plain value: nothing to compare by name
             given = set(sample)
-        schema = runnable.get_input_schema().model_json_schema()
+        schema = runnable.get_input_jsonschema()
         found, required = set(schema.get("properties", {})), set(schema.get("required", ()))
         unfilled = required - given
         if not unfilled and (prompt_key is None or not found or prompt_key in found):

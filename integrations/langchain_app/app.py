@@ -120,7 +120,7 @@ async def main() -> int:
     except ConfigError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    if args.model == SIMULATED_MODEL:
+    if args.model == SIMULATED_MODEL and not args.verbose:  # the live view shows its own banner
         print("SIMULATED MODEL: scripted offline replies, to show the pipeline (not prompt quality)")
     print(f"run {args.run_id} (checkpoint {redacted_url(checkpoint)})")
 
