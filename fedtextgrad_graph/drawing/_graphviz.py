@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ._flow import END, START, SUBGRAPH_SEPARATOR, Flow
@@ -19,8 +20,7 @@ def build_agraph(flow: Flow) -> Any:
     (``client_optimizer:...``) sit in a box where the round fans out to them; loops are drawn as
     back edges that do not constrain the ranks, so they never pull a node above its predecessor.
     """
-    import pygraphviz
-
+    pygraphviz = importlib.import_module("pygraphviz")  # the viz extra; untyped, so held as Any
     viz = pygraphviz.AGraph(directed=True, strict=False, rankdir="TB", nodesep="0.4", ranksep="0.45")
     viz.graph_attr.update(fontname=_FONT, newrank="true")
     clusters: dict[str, Any] = {}

@@ -27,7 +27,7 @@ def _marker_box(ax: Axes, x: float, y: float, size_points: float) -> Bbox:
 
 
 @pytest.mark.parametrize("run", list(RUNS), ids=list(RUNS))
-def test_validation_legend_hides_neither_the_best_marker_nor_any_data(run: str):
+def test_validation_legend_hides_neither_the_best_marker_nor_any_data(run: str) -> None:
     baseline, accuracies, best_round = RUNS[run]
     history: list[dict[str, Any]] = [{"round": i, "validation_accuracy": a} for i, a in enumerate(accuracies, start=1)]
     figure = _validation_figure(history, baseline, best_round)
