@@ -55,7 +55,7 @@ def draw_text(flow: Flow) -> str:
     base = max(ends, default=0) + 2
     # the shortest rails run nearest the nodes, so nested loops do not cross
     spans = sorted(railed, key=lambda e: abs(position[e.target] - position[e.source]))
-    rails = []
+    rails: list[_Rail] = []
     for k, edge in enumerate(spans):
         top, bottom = sorted((_row(position[edge.source]), _row(position[edge.target])))
         rails.append(_Rail(edge, top, bottom, base + k * _RAIL_SPACING))
