@@ -207,7 +207,8 @@ def _validation_figure(history: Sequence[Mapping[str, Any]], baseline: float | N
     ax.set(xlabel="round", ylabel="validation accuracy", ylim=(-0.02, 1.1), title="Validation accuracy per round")
     _x_span(ax, points[0][0], points[-1][0])
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    # outside the axes, as in the other plots: inside, it hid the best marker of low-accuracy runs
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     return figure
 
 

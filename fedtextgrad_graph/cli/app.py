@@ -384,20 +384,31 @@ def export(
         errors.print(f"wrote the {which} prompt of {run_id} to {output}")
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 def draw(
+    ctx: typer.Context,
     picture_format: Annotated[
         str, typer.Option("--format", help="mermaid (text), png (image) or ascii (text art).")
     ] = "mermaid",
-    xray: Annotated[bool, typer.Option("--xray", help="Expand client_optimizer into the client subgraph.")] = False,
+    xray: Annotated[
+        bool, typer.Option("--xray/--no-xray", help="Expand client_optimizer into the client subgraph (a flag, no value).")
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write here; mermaid and ascii default to stdout, png to ./round_graph.png."),
     ] = None,
 ) -> None:
-    """Draw the round graph offline: Mermaid text, a PNG (Graphviz) or ASCII art."""
+    """Draw the round graph offline, top to bottom: Mermaid text, a PNG (Graphviz) or ASCII art.
+
+    The round graph is the same for every run, so draw takes no run id.
+    """
     from ..drawing import DrawingDependencyError, round_graph_ascii, round_graph_mermaid, round_graph_png
 
+    if ctx.args:
+        fail(
+            f"draw takes no run id or other argument (got {' '.join(ctx.args)!r}): it draws the round graph, "
+            "which is the same for every run; for one run's rounds use: fedtextgrad-graph report RUN_ID"
+        )
     if picture_format not in ("mermaid", "png", "ascii"):
         fail(f"--format must be 'mermaid', 'png' or 'ascii', not {picture_format!r}")
     try:

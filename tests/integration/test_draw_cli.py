@@ -23,7 +23,8 @@ def test_ascii_to_a_file(tmp_path: Path):
     done = cli("draw", "--format", "ascii", "--xray", "--output", "graph.txt", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "graph.txt").read_text(encoding="utf-8")
-    assert "| check_convergence |" in text and "| client_optimizer:textgrad_step |" in text
+    assert "[ check_convergence ] -- next round -" in text and "[ client_optimizer:textgrad_step ]" in text
+    assert text.splitlines()[0] == "[ __start__ ]" and text.splitlines()[-1].startswith("[ __end__ ]")
     assert str((tmp_path / "graph.txt").resolve()) in done.stdout
 
 
@@ -41,3 +42,21 @@ def test_unknown_format_is_bad_input(tmp_path: Path):
     done = cli("draw", "--format", "svg", cwd=tmp_path)
     assert done.returncode == 2
     assert "--format must be 'mermaid', 'png' or 'ascii'" in done.stderr
+
+
+def test_xray_is_a_flag(tmp_path: Path):
+    shown = cli("draw", "--help", cwd=tmp_path)
+    assert shown.returncode == 0 and "--no-xray" in shown.stdout
+    plain = cli("draw", "--format", "ascii", "--no-xray", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert "sample_minibatch" not in plain.stdout
+
+
+def test_a_run_id_is_refused_in_one_line(tmp_path: Path):
+    done = cli("draw", "run-1", "--xray", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: draw takes no run id or other argument (got 'run-1'): it draws the round graph, which is the same "
+        "for every run; for one run's rounds use: fedtextgrad-graph report RUN_ID"
+    ]
+    assert done.stdout == "" and list(tmp_path.iterdir()) == []

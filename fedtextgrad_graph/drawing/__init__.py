@@ -1,6 +1,9 @@
-"""Pictures of the round graph, drawn offline: Mermaid text, PNG (pygraphviz), ASCII (grandalf).
+"""Pictures of the round graph, drawn offline and top to bottom: Mermaid text, PNG
+(pygraphviz), ASCII text.
 
-With ``xray``, ``client_optimizer`` is drawn expanded into the client subgraph
+Every picture starts at ``__start__`` at the top and ends at ``__end__`` at the bottom; loops
+(the next round, a quorum retry, the next local step) point back up and are labelled, as are the
+other branches. With ``xray``, ``client_optimizer`` is drawn expanded into the client subgraph
 (``sample_minibatch`` -> ``textgrad_step``). LangGraph finds that subgraph although it is
 invoked inside the node function: the compiled client graph is a variable the node's closure
 reads, and ``get_graph(xray=True)`` draws the compiled graphs it finds there.
@@ -10,14 +13,18 @@ Nothing here calls the mermaid.ink web service (``draw_mermaid_png``).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from langchain_core.runnables.graph import Graph
 from langgraph.graph.state import CompiledStateGraph
 
-from .config import ROLES, parse_config
-from .data import ClientData, FederatedData
-from .server import FederationRuntime, build_round_graph
-from .models import SIMULATED_MODEL, SimulatedChatModel
+from ..config import ROLES, parse_config
+from ..data import ClientData, FederatedData
+from ..models import SIMULATED_MODEL, SimulatedChatModel
+from ..server import FederationRuntime, build_round_graph
+from ._flow import labelled, top_to_bottom
+from ._graphviz import draw_png
+from ._text import draw_text
 
 __all__ = [
     "DrawingDependencyError",
@@ -41,7 +48,7 @@ class DrawingDependencyError(ImportError):
     """An optional package needed for a picture format is not installed."""
 
 
-def build_display_graph() -> CompiledStateGraph:
+def build_display_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
     """The round graph, compiled for drawing only: a placeholder config, no data, and the
     simulated model for every role. Its structure is that of every run; it cannot run."""
     config = parse_config(_DISPLAY_CONFIG, source="display config")
@@ -64,25 +71,20 @@ def _require(module: str, purpose: str) -> None:
         raise DrawingDependencyError(f"{purpose} needs {module} ({exc}); install it with: {_VIZ_INSTALL}") from exc
 
 
-def _qualified_names(graph: Graph) -> Graph:
-    """A copy where subgraph nodes are named by their full id (``client_optimizer:textgrad_step``),
-    so PNG and ASCII pictures show which subgraph each belongs to."""
-    nodes = {node_id: node._replace(name=node_id) if ":" in node_id else node for node_id, node in graph.nodes.items()}
-    return Graph(nodes=nodes, edges=graph.edges)
-
-
 def round_graph_mermaid(*, xray: bool = False) -> str:
-    """Mermaid flowchart text of the round graph; render it with any Mermaid viewer."""
-    return _drawable(xray).draw_mermaid()
+    """Mermaid flowchart text of the round graph (``graph TD``, branches labelled); render it
+    with any Mermaid viewer."""
+    return labelled(_drawable(xray)).draw_mermaid()
 
 
 def round_graph_png(*, xray: bool = False) -> bytes:
-    """PNG image of the round graph, laid out by Graphviz (pygraphviz, in the ``viz`` extra)."""
+    """PNG image of the round graph, laid out top to bottom by Graphviz (pygraphviz, in the
+    ``viz`` extra); with ``xray`` the client subgraph is a box where the round fans out."""
     _require("pygraphviz", "drawing a PNG")
-    return _qualified_names(_drawable(xray)).draw_png()
+    return draw_png(top_to_bottom(_drawable(xray)))
 
 
 def round_graph_ascii(*, xray: bool = False) -> str:
-    """The round graph as ASCII art (grandalf, in the ``viz`` extra)."""
-    _require("grandalf", "drawing ASCII art")
-    return _qualified_names(_drawable(xray)).draw_ascii()
+    """The round graph as ASCII text, top to bottom: ``v`` marks the next step, and every other
+    edge (loops going up ``^``, skips going down) runs on a rail into its target's ``<``."""
+    return draw_text(top_to_bottom(_drawable(xray)))
