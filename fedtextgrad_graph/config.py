@@ -273,7 +273,7 @@ class ConvergenceConfig(_Strict):
     patience: int | None = Field(default=None, gt=0)
     min_delta: float = Field(default=0.0, ge=0)
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
-    unchanged_rounds: int | None = Field(default=2, gt=0)
+    unchanged_rounds: int | None = Field(default=2, ge=0)  # 0 (or None) turns the rule off
 
 
 class FlowerSettings(_Strict):

@@ -15,6 +15,7 @@ from rich.text import Text
 from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
 from ..runs import RunEvent
+from .stops import early_stop_note
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
 
@@ -167,6 +168,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
         f"(validation {payload['best_validation_accuracy']:.3f})"
         + ("" if test is None else f"; test {test:.3f}")
     )
+    if (note := early_stop_note(payload)) is not None:
+        console.print(note, highlight=False, markup=False)
     for r in payload["history"]:
         for cid, reason in r.get("dropped", {}).items():
             console.print(f"round {r['round']}: {escape(cid)} dropped ({escape(reason)})")
