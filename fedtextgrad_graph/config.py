@@ -442,7 +442,10 @@ def override_models(models: M, model: str | None, base_url: str | None) -> M:
     for role in ROLES:
         if data.get(role):
             data[role].update(patch)
-    return type(models)(**data)
+    try:
+        return type(models)(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error("--model/--base-url", exc)) from None
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -327,9 +327,13 @@ def _continue_run(
         )
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
+    try:
+        cfg = cfg.with_model_override(model, base_url)
+    except ConfigError as exc:
+        fail(str(exc))
     if model or base_url or data_dir:
         console.print("note: --model, --base-url and --data-dir apply to this resume only; they are not saved with the run")
-    cfg = _flower_settings(cfg.with_model_override(model, base_url), superlink, insecure, root_certificates, server_secret)
+    cfg = _flower_settings(cfg, superlink, insecure, root_certificates, server_secret)
     if run_status(state) == "completed":
         console.print(f"run {run_id} already completed")
         print_summary(_write_results(state, cfg, run_id, runs_dir / run_id), runs_dir / run_id)
