@@ -35,6 +35,7 @@ from ..server import FederationRuntime
 from ..server.review import ReviewDecision, review_message
 from ..transport import ClientTransport, TransportError
 from .review import decision_from_options, show_review
+from .signals import Interruption, cancel_on_sigterm
 from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary
 
 app = typer.Typer(
@@ -123,8 +124,9 @@ async def _execute(
         )
         if runtime.models.simulated:
             console.print(SIMULATED_BANNER)
+        interruption = Interruption()
         try:
-            with RunView(run_dir, runtime.config) as view:
+            with cancel_on_sigterm(interruption), RunView(run_dir, runtime.config) as view:
                 runtime.gateway.on_call = view.llm_call
                 state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event, review=review)
         except RunLeaseHeld as exc:
@@ -148,7 +150,7 @@ async def _execute(
             return
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"interrupted; resume with: {hint}", markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(interruption.exit_code) from None
         except Exception as exc:
             try:
                 partial = await saved_state(checkpointer, run_id)
