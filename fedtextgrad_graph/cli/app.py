@@ -34,6 +34,7 @@ from ..runs import (
 from ..server import FederationRuntime
 from ..server.review import ReviewDecision, review_message
 from ..transport import ClientTransport, TransportError
+from .output import check_writable_file, ensure_folder, output_failed, write_output
 from .review import decision_from_options, show_review
 from .signals import Interruption, cancel_on_sigterm
 from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary
@@ -184,6 +185,7 @@ def execute_run(
     """Run (or resume) ``run_id`` with the live view, writing its run folder; exits the
     process with a message on bad input (2) or a stopped run (1). A run that comes to a
     review pause ends normally (0). ``review`` continues a run awaiting review."""
+    ensure_folder(runs_dir / run_id, "--runs-dir")  # before any LLM call: the run's results go there
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
     _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
 
@@ -214,7 +216,10 @@ def _flower_settings(
 
 def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
     payload = results_payload(state, run_id=run_id, models=configured_models(config))
-    write_run_files(run_dir, payload)
+    try:
+        write_run_files(run_dir, payload)
+    except OSError as exc:  # the checkpoint still holds the run: status and export read it there
+        output_failed("--runs-dir", run_dir, exc)
     return payload
 
 
@@ -376,6 +381,8 @@ def export(
     """Print (or write) a run's best or latest global prompt."""
     if which not in ("best", "latest"):
         fail(f"--which must be 'best' or 'latest', not {which!r}")
+    if output is not None:
+        check_writable_file(output, "--output")
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
     prompt = state.get("best_prompt") if which == "best" else latest_prompt(state)
@@ -386,7 +393,7 @@ def export(
     if output is None:
         sys.stdout.write(prompt + "\n")
     else:
-        output.write_text(prompt + "\n", encoding="utf-8")
+        write_output(output, prompt + "\n", "--output")
         errors.print(f"wrote the {which} prompt of {run_id} to {output}")
 
 
@@ -406,10 +413,12 @@ def draw(
 
     if picture_format not in ("mermaid", "png", "ascii"):
         fail(f"--format must be 'mermaid', 'png' or 'ascii', not {picture_format!r}")
+    if output is not None or picture_format == "png":
+        check_writable_file(output or Path("round_graph.png"), "--output")
     try:
         if picture_format == "png":
             path = output or Path("round_graph.png")
-            path.write_bytes(round_graph_png(xray=xray))
+            write_output(path, round_graph_png(xray=xray), "--output")
             console.print(f"wrote the round graph to {path.resolve()}", highlight=False, markup=False)
             return
         text = round_graph_mermaid(xray=xray) if picture_format == "mermaid" else round_graph_ascii(xray=xray)
@@ -418,7 +427,7 @@ def draw(
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text, "--output")
         console.print(f"wrote the round graph to {output.resolve()}", highlight=False, markup=False)
 
 
@@ -433,15 +442,16 @@ def report(
     from ..report import write_report
 
     url = _existing_url(checkpoint, runs_dir, run_id)
+    folder = ensure_folder(out or runs_dir / run_id / "report", "--out")
     state = _run_async(_saved(run_id, url))
     models = _saved_payload(state, run_id)["models"]
     resume_command = _resume_hint(run_id, url, runs_dir, "review" if awaiting_review(state) else "resume")
     try:
-        files = write_report(
-            state, out or runs_dir / run_id / "report", run_id=run_id, models=models, resume_command=resume_command
-        )
+        files = write_report(state, folder, run_id=run_id, models=models, resume_command=resume_command)
     except ImportError as exc:
         fail(str(exc))
+    except OSError as exc:
+        output_failed("--out", Path(exc.filename) if exc.filename else folder, exc)
     for plot in files.plots:
         console.print(f"plot: {plot}", highlight=False, markup=False)
     console.print(f"report: {files.html}", highlight=False, markup=False)
