@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -85,6 +86,21 @@ ServerSecretOpt = Annotated[
 ]
 DEFAULT_RUNS_DIR = Path("runs")
 T = TypeVar("T")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"fedtextgrad-graph {package_version('fedtextgrad-graph')}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Federated prompt optimization with textual gradients (FedTextGrad) on LangGraph."""
 
 
 def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
@@ -434,7 +450,9 @@ def draw(
 @app.command()
 def report(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder. Default: RUNS_DIR/RUN_ID/report.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", "--out", help="Report folder. Default: RUNS_DIR/RUN_ID/report.")
+    ] = None,
     checkpoint: CheckpointOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
@@ -442,7 +460,7 @@ def report(
     from ..report import write_report
 
     url = _existing_url(checkpoint, runs_dir, run_id)
-    folder = ensure_folder(out or runs_dir / run_id / "report", "--out")
+    folder = ensure_folder(out or runs_dir / run_id / "report", "--output")
     state = _run_async(_saved(run_id, url))
     models = _saved_payload(state, run_id)["models"]
     resume_command = _resume_hint(run_id, url, runs_dir, "review" if awaiting_review(state) else "resume")
@@ -451,7 +469,7 @@ def report(
     except ImportError as exc:
         fail(str(exc))
     except OSError as exc:
-        output_failed("--out", Path(exc.filename) if exc.filename else folder, exc)
+        output_failed("--output", Path(exc.filename) if exc.filename else folder, exc)
     for plot in files.plots:
         console.print(f"plot: {plot}", highlight=False, markup=False)
     console.print(f"report: {files.html}", highlight=False, markup=False)
@@ -476,8 +494,7 @@ def review(
     root_certificates: RootCertificatesOpt = None,
     server_secret: ServerSecretOpt = None,
 ) -> None:
-    """Show the merged prompt awaiting review (diff and scores); with --approve, --edit FILE or
-    --reject, continue the run from there."""
+    """Show the merged prompt awaiting review (diff and scores); with --approve, --edit FILE or --reject, continue the run from there."""
     decision = decision_from_options(approve, edit, reject, note)
     if decision is None:
         url, state, _cfg = saved_run(run_id, runs_dir, checkpoint)
