@@ -201,8 +201,8 @@ def execute_run(
     """Run (or resume) ``run_id`` with the live view, writing its run folder; exits the
     process with a message on bad input (2) or a stopped run (1). A run that comes to a
     review pause ends normally (0). ``review`` continues a run awaiting review."""
-    ensure_folder(runs_dir / run_id, "--runs-dir")  # before any LLM call: the run's results go there
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
+    ensure_folder(runs_dir / run_id, "--runs-dir")  # so does a run folder that cannot be written
     _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
 
 
