@@ -11,11 +11,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from ..metrics import Generate
 from .factory import Answerer, model_name
@@ -125,7 +125,7 @@ class LLMGateway:
         return f"{self.retry.max_wait_s:g} s of waits and {self.retry.max_retries} retries ([models] retry_max_wait_s, max_retries)"
 
     @staticmethod
-    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: list) -> str:
+    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]) -> str:
         if isinstance(model, Answerer):
             return str(await model.answer(system or "", user))
         return str((await model.ainvoke(messages)).text)

@@ -7,7 +7,14 @@ import signal
 from pathlib import Path
 
 from ..conftest import wait_for
-from .cli import SLOW_CLIENT_MODELS, cli, finished_clients, read_events, results, start_cli
+from .cli import (
+    SLOW_CLIENT_MODELS,
+    cli,
+    finished_clients,
+    read_events,
+    results,
+    start_cli,
+)
 
 
 def test_sigterm_mid_round_prints_the_resume_command_then_resume_finishes(make_config, tmp_path: Path):

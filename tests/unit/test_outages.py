@@ -8,7 +8,12 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from fedtextgrad_graph.models import LLMCallError, LLMGateway, RetryPolicy
-from fedtextgrad_graph.models.outages import OutageLog, endpoint_of, endpoint_url, failure_reason
+from fedtextgrad_graph.models.outages import (
+    OutageLog,
+    endpoint_of,
+    endpoint_url,
+    failure_reason,
+)
 
 from .test_retry import Flaky, StatusError
 
