@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,11 @@ class Interruption:
 @contextmanager
 def cancel_on_sigterm(stopped: Interruption) -> Iterator[None]:
     """Within a running event loop: on SIGTERM, note it in ``stopped`` and cancel the current
-    task, as Ctrl-C does."""
+    task, as Ctrl-C does. A process that handles SIGTERM itself (a Flower ServerApp process)
+    or a loop outside the main thread keeps its own handling."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
