@@ -273,7 +273,7 @@ class ConvergenceConfig(_Strict):
     patience: int | None = Field(default=None, gt=0)
     min_delta: float = Field(default=0.0, ge=0)
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
-    unchanged_rounds: int | None = Field(default=2, gt=0)
+    unchanged_rounds: int | None = Field(default=2, ge=0)  # 0 (or None) turns the rule off
 
 
 class FlowerSettings(_Strict):
@@ -442,7 +442,10 @@ def override_models(models: M, model: str | None, base_url: str | None) -> M:
     for role in ROLES:
         if data.get(role):
             data[role].update(patch)
-    return type(models)(**data)
+    try:
+        return type(models)(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error("--model/--base-url", exc)) from None
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

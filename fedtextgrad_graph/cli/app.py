@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -34,7 +35,9 @@ from ..runs import (
 from ..server import FederationRuntime
 from ..server.review import ReviewDecision, review_message
 from ..transport import ClientTransport, TransportError
+from .output import check_writable_file, ensure_folder, output_failed, write_output
 from .review import decision_from_options, show_review
+from .signals import Interruption, cancel_on_sigterm
 from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary
 
 app = typer.Typer(
@@ -85,6 +88,21 @@ DEFAULT_RUNS_DIR = Path("runs")
 T = TypeVar("T")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"fedtextgrad-graph {package_version('fedtextgrad-graph')}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Federated prompt optimization with textual gradients (FedTextGrad) on LangGraph."""
+
+
 def _checkpoint_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
     return checkpoint or sqlite_url(runs_dir / run_id / "checkpoint.sqlite")
 
@@ -123,8 +141,9 @@ async def _execute(
         )
         if runtime.models.simulated:
             console.print(SIMULATED_BANNER)
+        interruption = Interruption()
         try:
-            with RunView(run_dir, runtime.config) as view:
+            with cancel_on_sigterm(interruption), RunView(run_dir, runtime.config) as view:
                 runtime.gateway.on_call = view.llm_call
                 state = await stream_run(runtime, checkpointer, run_id, resume=resume, on_event=view.event, review=review)
         except RunLeaseHeld as exc:
@@ -148,7 +167,7 @@ async def _execute(
             return
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"interrupted; resume with: {hint}", markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(interruption.exit_code) from None
         except Exception as exc:
             try:
                 partial = await saved_state(checkpointer, run_id)
@@ -183,6 +202,7 @@ def execute_run(
     process with a message on bad input (2) or a stopped run (1). A run that comes to a
     review pause ends normally (0). ``review`` continues a run awaiting review."""
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
+    ensure_folder(runs_dir / run_id, "--runs-dir")  # so does a run folder that cannot be written
     _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
 
 
@@ -212,7 +232,10 @@ def _flower_settings(
 
 def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
     payload = results_payload(state, run_id=run_id, models=configured_models(config))
-    write_run_files(run_dir, payload)
+    try:
+        write_run_files(run_dir, payload)
+    except OSError as exc:  # the checkpoint still holds the run: status and export read it there
+        output_failed("--runs-dir", run_dir, exc)
     return payload
 
 
@@ -327,9 +350,13 @@ def _continue_run(
         )
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
+    try:
+        cfg = cfg.with_model_override(model, base_url)
+    except ConfigError as exc:
+        fail(str(exc))
     if model or base_url or data_dir:
         console.print("note: --model, --base-url and --data-dir apply to this resume only; they are not saved with the run")
-    cfg = _flower_settings(cfg.with_model_override(model, base_url), superlink, insecure, root_certificates, server_secret)
+    cfg = _flower_settings(cfg, superlink, insecure, root_certificates, server_secret)
     if run_status(state) == "completed":
         console.print(f"run {run_id} already completed")
         print_summary(_write_results(state, cfg, run_id, runs_dir / run_id), runs_dir / run_id)
@@ -370,6 +397,8 @@ def export(
     """Print (or write) a run's best or latest global prompt."""
     if which not in ("best", "latest"):
         fail(f"--which must be 'best' or 'latest', not {which!r}")
+    if output is not None:
+        check_writable_file(output, "--output")
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
     prompt = state.get("best_prompt") if which == "best" else latest_prompt(state)
@@ -380,7 +409,7 @@ def export(
     if output is None:
         sys.stdout.write(prompt + "\n")
     else:
-        output.write_text(prompt + "\n", encoding="utf-8")
+        write_output(output, prompt + "\n", "--output")
         errors.print(f"wrote the {which} prompt of {run_id} to {output}")
 
 
@@ -411,10 +440,12 @@ def draw(
         )
     if picture_format not in ("mermaid", "png", "ascii"):
         fail(f"--format must be 'mermaid', 'png' or 'ascii', not {picture_format!r}")
+    if output is not None or picture_format == "png":
+        check_writable_file(output or Path("round_graph.png"), "--output")
     try:
         if picture_format == "png":
             path = output or Path("round_graph.png")
-            path.write_bytes(round_graph_png(xray=xray))
+            write_output(path, round_graph_png(xray=xray), "--output")
             console.print(f"wrote the round graph to {path.resolve()}", highlight=False, markup=False)
             return
         text = round_graph_mermaid(xray=xray) if picture_format == "mermaid" else round_graph_ascii(xray=xray)
@@ -423,14 +454,16 @@ def draw(
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text, encoding="utf-8")
+        write_output(output, text, "--output")
         console.print(f"wrote the round graph to {output.resolve()}", highlight=False, markup=False)
 
 
 @app.command()
 def report(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Report folder. Default: RUNS_DIR/RUN_ID/report.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--output", "-o", "--out", help="Report folder. Default: RUNS_DIR/RUN_ID/report.")
+    ] = None,
     checkpoint: CheckpointOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
@@ -438,15 +471,16 @@ def report(
     from ..report import write_report
 
     url = _existing_url(checkpoint, runs_dir, run_id)
+    folder = ensure_folder(out or runs_dir / run_id / "report", "--output")
     state = _run_async(_saved(run_id, url))
     models = _saved_payload(state, run_id)["models"]
     resume_command = _resume_hint(run_id, url, runs_dir, "review" if awaiting_review(state) else "resume")
     try:
-        files = write_report(
-            state, out or runs_dir / run_id / "report", run_id=run_id, models=models, resume_command=resume_command
-        )
+        files = write_report(state, folder, run_id=run_id, models=models, resume_command=resume_command)
     except ImportError as exc:
         fail(str(exc))
+    except OSError as exc:
+        output_failed("--output", Path(exc.filename) if exc.filename else folder, exc)
     for plot in files.plots:
         console.print(f"plot: {plot}", highlight=False, markup=False)
     console.print(f"report: {files.html}", highlight=False, markup=False)
@@ -471,8 +505,7 @@ def review(
     root_certificates: RootCertificatesOpt = None,
     server_secret: ServerSecretOpt = None,
 ) -> None:
-    """Show the merged prompt awaiting review (diff and scores); with --approve, --edit FILE or
-    --reject, continue the run from there."""
+    """Show the merged prompt awaiting review (diff and scores); with --approve, --edit FILE or --reject, continue the run from there."""
     decision = decision_from_options(approve, edit, reject, note)
     if decision is None:
         url, state, _cfg = saved_run(run_id, runs_dir, checkpoint)

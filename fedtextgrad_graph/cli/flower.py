@@ -16,6 +16,7 @@ import typer
 from ..config import DEFAULT_SUPERLINK_PORT, ConfigError, FlowerSettings
 from ..data import DataError
 from .app import app
+from .output import ensure_folder
 from .view import console, errors, fail
 
 __all__ = ["site", "superlink"]
@@ -91,7 +92,7 @@ def superlink(
     if keys and not node_auth:
         fail("--site-key registers keys for --node-auth; add --node-auth")
     tls = None if insecure else TLSFiles(*(p.resolve() for p in tls_files))  # type: ignore[union-attr]
-    state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(state_dir, "--state-dir")
     secret = ensure_server_secret(state_dir / "server.secret")
     command = superlink_command(
         host=host, port=port, database=state_dir / "superlink.db", server_secret=secret.resolve(), tls=tls, node_auth=node_auth

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +17,7 @@ from rich.text import Text
 from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
 from ..runs import RunEvent
+from .stops import early_stop_note
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
 
@@ -42,7 +45,7 @@ class RunView:
         self._config = config
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),  # room for the description at 80 columns
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
@@ -133,8 +136,8 @@ class RunView:
             f"  {d['client_id']} step {d['step']}/{self._config.client.local_steps}: {d['outcome']}"
             f" (batch accuracy {d['train_accuracy']:.2f}{after})" + _guarded(d)
         )
-        desc = ", ".join(f"{k} {v}" for k, v in self._outcomes.items())
-        self._progress.update(self._task, description=f"round {d['round']} local steps ({desc})")
+        desc = ", ".join(f"{v} {k}" for k, v in self._outcomes.items() if v)
+        self._progress.update(self._task, description=f"round {d['round']} steps: {desc}")
 
 
 def _guarded(step: dict[str, Any]) -> str:
@@ -147,10 +150,35 @@ def _guarded(step: dict[str, Any]) -> str:
     return f" [yellow]upload guard: {escape(kinds)} {done}[/]"
 
 
+SUMMARY_COLUMNS = ("round", "updates", "val acc", "acc", "rej", "malf", "blk", "red", "chars", "tokens", "LLM calls")
+SUMMARY_LEGEND = (
+    "updates: received/selected; acc, rej, malf: local steps accepted, rejected, malformed; "
+    "blk, red: steps whose prompt the upload guard blocked, redacted; chars, tokens: the global prompt's size"
+)
+
+
+def print_table(table: Table, legend: str) -> None:
+    """``table`` and its legend; on a console too narrow for it, one line per row instead, each
+    cell named by its column, so nothing is cut."""
+    natural = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        console.print(legend, style="dim", highlight=False, markup=False)
+        return
+    headers = [str(column.header) for column in table.columns]
+    cells = [list(column.cells) for column in table.columns]
+    if table.title:
+        console.print(table.title, highlight=False, markup=False)
+    for row in zip(*cells, strict=True):
+        first, *rest = (f"{header} {cell}" for header, cell in zip(headers, row, strict=True))
+        console.print(f"  {first}: " + ", ".join(rest), highlight=False, markup=False)
+    console.print(legend, style="dim", highlight=False, markup=False)
+
+
 def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
     """The per-round table of a run, its stop reason and where its files are."""
-    table = Table(title=f"run {payload['run_id']} ({payload['status']})")
-    for column in ("round", "updates", "val acc", "accepted", "rejected", "malformed", "blocked", "redacted", "prompt chars", "tokens", "LLM calls"):
+    table = Table(title=f"run {payload['run_id']} ({payload['status']})", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
+    for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right")
     for r in payload["history"]:
         metrics = r["client_metrics"].values()
@@ -163,7 +191,7 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
             str(r["prompt_tokens"]),
             str(r["llm_calls"]),
         )
-    console.print(table)
+    print_table(table, SUMMARY_LEGEND)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
     test = payload["test_accuracy"]
@@ -172,6 +200,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
         f"(validation {payload['best_validation_accuracy']:.3f})"
         + ("" if test is None else f"; test {test:.3f}")
     )
+    if (note := early_stop_note(payload)) is not None:
+        console.print(note, highlight=False, markup=False)
     for r in payload["history"]:
         for cid, reason in r.get("dropped", {}).items():
             console.print(f"round {r['round']}: {escape(cid)} dropped ({escape(reason)})")

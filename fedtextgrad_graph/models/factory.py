@@ -23,6 +23,16 @@ NO_MODEL_MESSAGE = (
     "  [models] model = \"provider:name\" in the config file (any init_chat_model string)"
 )
 
+
+
+def _missing_key_message(name: str) -> str:
+    """One line for an OpenAI model without a key: what to set, or what to use instead."""
+    return (
+        f"model {name!r} needs an API key: set OPENAI_API_KEY (or name another variable with [models] api_key_env), "
+        "or use --model simulated (offline, no LLM), or --base-url http://host:port/v1 for an OpenAI-compatible server"
+    )
+
+
 @runtime_checkable
 class Answerer(Protocol):
     """Anything that answers a question under a system prompt, like a LangChain app
@@ -70,7 +80,7 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
             name = f"openai:{name}"
         if "api_key" not in kwargs and not os.environ.get("OPENAI_API_KEY"):
             if not spec.base_url:
-                raise ConfigError(f"model {name!r} needs OPENAI_API_KEY.\n{NO_MODEL_MESSAGE}")
+                raise ConfigError(_missing_key_message(name))
             kwargs["api_key"] = "not-needed"  # local OpenAI-compatible servers ignore the key
         kwargs["max_retries"] = 0  # the gateway owns retries: no second layer inside the client
         if timeout_s is not None:
@@ -84,6 +94,8 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
         except ConfigError:
             raise
         except Exception as exc:  # providers raise their own types for bad settings
+            if "OPENAI_API_KEY" in str(exc):  # a bare name the OpenAI client serves, e.g. gpt-4o-mini
+                raise ConfigError(_missing_key_message(name)) from None
             raise ConfigError(f"model {name!r}: {exc}") from None
     unknown = [str(w.message) for w in caught if "not default parameter" in str(w.message)]
     if unknown:

@@ -11,14 +11,15 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from ..metrics import Generate
 from .factory import Answerer, model_name
+from .outages import OutageLog, endpoint_of, endpoint_url, failure_reason
 from .retry import RetryPolicy, error_kind, is_transient
 
 __all__ = ["LLMCallError", "LLMCallRecord", "LLMGateway"]
@@ -65,6 +66,7 @@ class LLMGateway:
         self.on_call = on_call
         self._semaphore: asyncio.Semaphore | None = None
         self.calls: Counter[tuple[str, str | None]] = Counter()
+        self.outages = OutageLog()
 
     def _limit(self) -> asyncio.Semaphore:
         if self._semaphore is None:
@@ -99,22 +101,31 @@ class LLMGateway:
                     if not is_transient(exc):
                         raise
                     who = f"{role} model {model_name(model)}" + (f" of {client_id}" if client_id else "")
+                    url = endpoint_url(model)
+                    where = f" at {url}: {failure_reason(exc)};" if url is not None else ":"
                     raise LLMCallError(
-                        f"{who}: {errors[-1]} after {len(errors)} attempt(s) and {waited:.0f} s of retry waits "
+                        f"{who}{where} {errors[-1]} after {len(errors)} attempt(s) and {waited:.0f} s of retry waits "
                         f"(retry budget: [models] max_retries = {self.retry.max_retries}, "
                         f"retry_max_wait_s = {self.retry.max_wait_s:g})"
                     ) from exc
                 # The kind only (an error's message may quote the request), and one warning per
-                # call: an outage would otherwise print a line per retry of every call in flight.
-                level = logging.WARNING if len(errors) == 1 else logging.INFO
-                logger.log(level, "%s from %s model; retry %d in %.1fs", errors[-1], role, len(errors), delay)
+                # endpoint and kind while an outage lasts, not one per call in flight.
+                announced = self.outages.failed(endpoint_of(model), exc, self._budget())
+                if announced is not None:
+                    logger.warning("%s", announced)
+                logger.debug("%s from %s model; retry %d in %.1fs", errors[-1], role, len(errors), delay)
                 await asyncio.sleep(delay)
                 waited += delay
+        if (recovered := self.outages.succeeded(endpoint_of(model))) is not None:
+            logger.warning("%s", recovered)
         self._record(model, role, client_id, round, started, waited, errors, ok=True)
         return text
 
+    def _budget(self) -> str:
+        return f"{self.retry.max_wait_s:g} s of waits and {self.retry.max_retries} retries ([models] retry_max_wait_s, max_retries)"
+
     @staticmethod
-    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: list) -> str:
+    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]) -> str:
         if isinstance(model, Answerer):
             return str(await model.answer(system or "", user))
         return str((await model.ainvoke(messages)).text)

@@ -39,7 +39,7 @@ def decide(
     improving round) by more than ``min_delta``; ``patience`` counts rounds in a row that did
     not. The best prompt is the one with the highest accuracy (the first one on ties), even
     when its gain was below ``min_delta``. ``unchanged_rounds`` counts rounds in a row whose
-    aggregated prompt equals the one before. A round that is not ``eligible`` (its merge was
+    aggregated prompt equals the one before (0 or None: no such rule). A round that is not ``eligible`` (its merge was
     rejected in review) never improves.
     """
     improved = eligible and (reference_score is None or accuracy - reference_score > rules.min_delta)
@@ -49,7 +49,7 @@ def decide(
     reason = None
     if rules.target_accuracy is not None and accuracy >= rules.target_accuracy:
         reason = "target_accuracy"
-    elif rules.unchanged_rounds is not None and unchanged >= rules.unchanged_rounds:
+    elif rules.unchanged_rounds and unchanged >= rules.unchanged_rounds:
         reason = "prompt_unchanged"
     elif rules.patience is not None and stale >= rules.patience:
         reason = "patience"

@@ -204,3 +204,10 @@ def test_minibatch_indices_vary_with_step_client_and_round() -> None:
 
 def test_minibatch_larger_than_data_takes_everything() -> None:
     assert minibatch_indices(0, "client-1", 1, 1, size=10, n=4) == [0, 1, 2, 3]
+
+
+def test_prompt_unchanged_zero_turns_it_off_as_documented() -> None:
+    rules = ConvergenceConfig.model_validate({"max_rounds": 10, "unchanged_rounds": 0})
+    assert verdict(rules, prompt="p", previous="p", unchanged=50).stop_reason is None
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        ConvergenceConfig.model_validate({"unchanged_rounds": -1})

@@ -82,8 +82,19 @@ def test_no_model_and_no_key_lists_the_options(monkeypatch):
         create_chat_model(ModelSpec())
     for option in ("--model simulated", "OPENAI_API_KEY", "--base-url"):
         assert option in str(info.value)
-    with pytest.raises(ConfigError, match="needs OPENAI_API_KEY"):
+    with pytest.raises(ConfigError, match="needs an API key: set OPENAI_API_KEY"):
         create_chat_model(ModelSpec(model="openai:gpt-4o-mini"))
+
+
+@pytest.mark.parametrize("name", ["openai:gpt-4o-mini", "gpt-4o-mini"])
+def test_a_named_model_without_a_key_says_what_to_do_in_one_line(monkeypatch, name):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError) as info:
+        create_chat_model(ModelSpec(model=name))
+    message = str(info.value)
+    assert "\n" not in message and "No model is configured" not in message
+    for option in ("set OPENAI_API_KEY", "--model simulated", "--base-url"):
+        assert option in message
 
 
 def test_openai_compatible_server_needs_no_key(monkeypatch):
@@ -145,5 +156,5 @@ def test_unknown_kwargs_fail_when_the_model_is_built(monkeypatch):
 def test_provider_errors_name_the_role_and_client(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     config = _config(optimizer={"model": "openai:gpt-4o-mini"})
-    with pytest.raises(ConfigError, match=r"models \(optimizer model\).*needs OPENAI_API_KEY"):
+    with pytest.raises(ConfigError, match=r"models \(optimizer model\).*needs an API key: set OPENAI_API_KEY"):
         ModelRouter.from_config(config).build_all()
