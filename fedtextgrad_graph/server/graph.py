@@ -289,7 +289,7 @@ def build_round_graph(
     def check_convergence(state: RoundState) -> dict[str, Any]:
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
-        server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies")]
+        server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies", "review_replies")]
         updates = state["client_updates"]
         failures = state.get("client_failures") or {}
         accuracy = metrics["validation_accuracy"]
