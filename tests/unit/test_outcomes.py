@@ -3,7 +3,9 @@ own score under federated evaluation."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +15,7 @@ from rich.console import Console
 from fedtextgrad_graph import SimulatedChatModel, load_config, run_federated
 from fedtextgrad_graph.cli import view
 from fedtextgrad_graph.models import LLMCallRecord, LLMGateway, RetryPolicy
+from fedtextgrad_graph.models.simulated import simulated_reply
 from fedtextgrad_graph.report import write_report
 from fedtextgrad_graph.server.evaluation import _federated
 from fedtextgrad_graph.transport.flower.messages import typed
@@ -251,3 +254,41 @@ def test_report_shows_unchanged_client_scores_and_empty_replies(tmp_path: Path):
     assert "2 unchanged" in page and "1 unchanged" in page
     assert '<table id="client-scores">' in page and "<td>0.750 (3/4)</td>" in page and "<td>– (0/0)</td>" in page
     assert "round 1: a&#x27;s task model returned 7 empty replies (of 30)" in page
+
+
+async def test_a_reviewed_edit_rescores_each_clients_counts(make_config, tmp_path):
+    from fedtextgrad_graph.config import load_config as load
+
+    from .test_review import EDITED, REVIEW, EditedPromptSolver, _continue, _pause, _url
+
+    path = make_config(clients=2, rounds=1, extra=REVIEW + '\n[evaluation]\nmode = "federated"\n')
+    path.write_text(path.read_text().replace('format = "bbh"', 'format = "bbh"\nmetric = "exact"'))
+    data = path.parent / "counting.json"
+    data.write_text(json.dumps({"examples": [{**ex, "target": "RIGHT"} for ex in json.loads(data.read_text())["examples"]]}))
+    config, url = load(path), _url(tmp_path)
+    models = {**SIMULATED, "task": EditedPromptSolver()}
+    await _pause(config, url, models)
+    state = await _continue(config, url, {"decision": "edit", "prompt": EDITED}, models)
+    [record] = state["history"]
+    assert record["validation_accuracy"] == 1.0
+    assert {cid: s["accuracy"] for cid, s in record["client_validation"].items()} == {"client-1": 1.0, "client-2": 1.0}
+    assert sum(s["total"] for s in record["client_validation"].values()) == record["validation_total"]
+
+
+def _echo(system: str, user: str) -> str:
+    """An optimizer that gives the prompt back as it was, and a feedback model that has ideas."""
+    if "IMPROVED_VARIABLE" in system:
+        prompt = re.search(r"<LM_SYSTEM_PROMPT>(.*?)</LM_SYSTEM_PROMPT>", user, flags=re.DOTALL)
+        return f"<IMPROVED_VARIABLE>{prompt.group(1) if prompt else ''}</IMPROVED_VARIABLE>"
+    return simulated_reply(system, user)
+
+
+async def test_rounds_of_unchanged_steps_leave_the_prompt_unchanged_and_stop_the_run(make_config):
+    path = make_config(clients=3, rounds=6, local_steps=2, extra="\n[evaluation]\ntest = false\n")
+    path.write_text(path.read_text().replace("unchanged_rounds = 1000", "unchanged_rounds = 2"))
+    echo = ScriptedChatModel(respond=_echo)
+    state = await run_federated(load_config(path), run_id="u", models={**SIMULATED, "optimizer": echo})
+    assert state["stop_reason"] == "prompt_unchanged" and len(state["history"]) == 2
+    for record in state["history"]:
+        assert all((m["accepted"], m["unchanged"]) == (0, 2) for m in record["client_metrics"].values())
+        assert record["global_prompt"] == state["history"][0]["global_prompt"]
