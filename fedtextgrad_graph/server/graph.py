@@ -110,7 +110,7 @@ def train_request(config: FedTextGradConfig, task: ClientTask, *, run_id: str) -
 
 
 def round_empty_replies(
-    updates: Mapping[str, ClientUpdate], *server_steps: Mapping[str, Mapping[str, ReplyCounts]]
+    updates: Mapping[str, ClientUpdate], *server_steps: Mapping[str, ReplyCounts]
 ) -> dict[str, ReplyCounts]:
     """A round's empty replies by caller (client id, or ``"server"``) and role: the clients'
     local training and every later step's calls; only callers and roles that got one."""
