@@ -135,7 +135,8 @@ class ModelsConfig(RoleModels):
     A call is retried up to ``max_retries`` times and for at most ``retry_max_wait_s`` seconds
     of waiting between attempts (the defaults ride out an endpoint outage of 30 s and more);
     an endpoint's ``Retry-After`` is honoured up to ``retry_after_cap_s``. ``timeout_s``
-    bounds each attempt.
+    bounds each attempt. ``empty_reply_retries``: how often a call whose reply is empty is sent
+    again (once by default: an overloaded server's empty reply is often transient).
     """
 
     max_retries: int = Field(default=8, ge=0, le=100)
@@ -143,6 +144,7 @@ class ModelsConfig(RoleModels):
     timeout_s: float | None = Field(default=120.0, gt=0, le=MAX_SECONDS)
     retry_max_wait_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
     retry_after_cap_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
+    empty_reply_retries: int = Field(default=1, ge=0, le=10)
 
 
 class SplitRanges(_Strict):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .report_counts import client_scores_html, empty_replies_html
 from .text import compose_prompt
 from .runs import results_payload
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ReportFiles", "word_diff_html", "write_report"]
 
-OUTCOME_COLORS = {"accepted": "#2a9d8f", "rejected": "#e9a23b", "malformed": "#c44e52", "blocked": "#6f42c1"}
+OUTCOME_COLORS = {"accepted": "#2a9d8f", "rejected": "#e9a23b", "malformed": "#c44e52", "blocked": "#6f42c1", "unchanged": "#9e9e9e"}
 _TOKENS = re.compile(r"\S+|\s+")
 _MIN_ANCHOR_WORDS = 3
 _SHOWN_SCREENED_CHARS = 2000  # a left-out upload may be huge (the size screen's case)
@@ -272,7 +273,7 @@ def _updates_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
         counts = [sum(m.get(outcome, 0) for m in r["client_metrics"].values()) for r in history]
         ax.bar(rounds, counts, bottom=bottom, color=color, label=outcome, width=0.6)
         bottom = [b + c for b, c in zip(bottom, counts)]
-    ax.set(xlabel="round", ylabel="local steps", title="Local updates per round: accepted, rejected, malformed, blocked")
+    ax.set(xlabel="round", ylabel="local steps", title="Local steps per round, by outcome")
     _x_span(ax, rounds[0], rounds[-1])
     _integer_ticks(ax.yaxis)
     ax.grid(axis="y", alpha=0.3)
@@ -337,7 +338,7 @@ def _page(payload: Mapping[str, Any], lineage: Sequence[_Round], plots: Sequence
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>FedTextGrad run {run_id}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"{_header(payload, resume)}\n<h2>Plots</h2>\n{_plots(plots)}\n"
-        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n"
+        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{empty_replies_html(payload)}"
         f"<h2>Prompt lineage</h2>\n{sections}\n"
         "</main>\n</body>\n</html>\n"
     )

@@ -171,6 +171,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
         elif node == "client_optimizer":
             for cid, u in update.get("client_updates", {}).items():
                 summary = {k: u[k] for k in ("round", "task", "accepted", "rejected", "malformed", "llm_calls", "blocked", "redacted")}
+                summary["unchanged"] = u.get("unchanged", 0)  # absent from older sites
                 events.append(RunEvent("client_finished", {"client_id": cid, **summary, "steps": u["steps"]}))
             for cid, reason in update.get("client_failures", {}).items():
                 events.append(RunEvent("client_dropped", {"client_id": cid, "reason": reason}))
@@ -184,7 +185,14 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
         elif node == "evaluate":
             metrics = update["round_metrics"]
             events.append(
-                RunEvent("evaluated", {"validation_accuracy": metrics["validation_accuracy"], "dropped": metrics["evaluation_dropped"]})
+                RunEvent(
+                    "evaluated",
+                    {
+                        "validation_accuracy": metrics["validation_accuracy"],
+                        "dropped": metrics["evaluation_dropped"],
+                        "client_validation": metrics.get("client_validation", {}),
+                    },
+                )
             )
         elif node == "review" and update.get("round_metrics", {}).get("review"):
             metrics = update["round_metrics"]
@@ -202,6 +210,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                         "new_best": update.get("best_round") == record["round"],
                         "stop_reason": update["stop_reason"],
                         "dropped": record.get("dropped", {}),
+                        "empty_replies": record.get("empty_replies", {}),
                     },
                 )
             )
@@ -374,6 +383,7 @@ def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str
         "history": state.get("history", []),
         "config": state.get("run_config"),
         "pending_review": awaiting_review(state),
+        "client_test": state.get("client_test"),
     }
 
 

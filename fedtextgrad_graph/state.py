@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
-from .wire import ClientUpdate
+from .wire import ClientScore, ClientUpdate, ReplyCount
 
 __all__ = ["RoundRecord", "RoundState", "merge_by_key"]
 
@@ -22,7 +22,10 @@ class RoundRecord(TypedDict, total=False):
     did not arrive, with the reason; ``evaluation_dropped`` those left out of federated scoring;
     ``screened_out`` the uploads the screens left out of aggregation, with the reason (and
     ``all_screened_out`` says the global prompt stayed as it was because none was kept);
-    ``review`` (with ``[review] required``) the reviewer's decision and note."""
+    ``review`` (with ``[review] required``) the reviewer's decision and note.
+    ``client_validation``: with federated evaluation, each scoring client's own counts;
+    ``empty_replies``: the callers (client ids, ``"server"``) and roles whose model returned
+    empty replies this round, with their calls."""
 
     round: int
     clients: list[str]
@@ -46,6 +49,8 @@ class RoundRecord(TypedDict, total=False):
     screen_llm_calls: int
     all_screened_out: bool
     review: dict[str, Any]
+    client_validation: dict[str, ClientScore]
+    empty_replies: dict[str, dict[str, ReplyCount]]
 
 
 class RoundState(TypedDict, total=False):
@@ -68,3 +73,4 @@ class RoundState(TypedDict, total=False):
     rounds_unchanged: int
     stop_reason: str | None
     test_accuracy: float | None
+    client_test: dict[str, ClientScore] | None

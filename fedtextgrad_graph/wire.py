@@ -11,17 +11,30 @@ from typing import Literal
 from typing_extensions import NotRequired, TypedDict  # pydantic validates these (Flower replies) on Python < 3.12
 
 __all__ = [
+    "ClientScore",
     "ClientTask",
     "ClientUpdate",
     "EvaluateRequest",
     "EvaluateResult",
     "ExampleSample",
+    "ReplyCount",
     "StepOutcome",
     "StepRecord",
     "TrainRequest",
 ]
 
-StepOutcome = Literal["accepted", "rejected", "malformed", "blocked"]
+StepOutcome = Literal["accepted", "rejected", "malformed", "blocked", "unchanged"]
+"""What a local step did with the optimizer's new prompt. ``unchanged``: the new prompt equals
+the one it was to replace (ignoring differences in whitespace), so the step kept it as it was
+without re-scoring it."""
+
+
+class ReplyCount(TypedDict):
+    """One role's LLM calls and how many of them returned an empty (or whitespace-only) reply,
+    after the gateway's retry of an empty reply."""
+
+    calls: int
+    empty: int
 
 
 class ClientTask(TypedDict):
@@ -51,7 +64,8 @@ class TrainRequest(TypedDict):
 class StepRecord(TypedDict):
     """One local TextGrad step of one client. ``guard_caught``: spans of the new prompt the
     upload guard caught, by kind (never the text); ``redacted``: they were removed and the
-    step went on (``blocked`` outcome: the previous prompt was kept)."""
+    step went on (``blocked`` outcome: the previous prompt was kept). ``empty_replies``: the
+    step's LLM calls and empty replies by role (absent from older sites)."""
 
     client_id: str
     round: int
@@ -64,11 +78,14 @@ class StepRecord(TypedDict):
     llm_calls: int
     guard_caught: dict[str, int]
     redacted: bool
+    empty_replies: NotRequired[dict[str, ReplyCount]]
 
 
 class ClientUpdate(TypedDict):
     """What a client uploads after its local steps: its prompt, metrics and model names.
-    ``blocked``/``redacted``: its steps whose new prompt the upload guard refused or redacted."""
+    ``blocked``/``redacted``: its steps whose new prompt the upload guard refused or redacted;
+    ``unchanged``: its steps whose new prompt was the old one; ``empty_replies``: its LLM calls
+    and empty replies by role. Sites older than the last two fields send neither (read as 0)."""
 
     client_id: str
     round: int
@@ -82,6 +99,17 @@ class ClientUpdate(TypedDict):
     models: dict[str, str]
     blocked: int
     redacted: int
+    unchanged: NotRequired[int]
+    empty_replies: NotRequired[dict[str, ReplyCount]]
+
+
+class ClientScore(TypedDict):
+    """One client's share of a federated score, as the server records it (``accuracy`` is
+    ``None`` for a client without such examples)."""
+
+    correct: int
+    total: int
+    accuracy: float | None
 
 
 class ExampleSample(TypedDict):
@@ -104,9 +132,11 @@ class EvaluateRequest(TypedDict):
 
 
 class EvaluateResult(TypedDict):
-    """Only the counts come back (and the LLM calls the scoring took)."""
+    """Only the counts come back (and the LLM calls the scoring took, with the empty replies
+    among them by role; absent from older sites)."""
 
     client_id: str
     correct: int
     total: int
     llm_calls: int
+    empty_replies: NotRequired[dict[str, ReplyCount]]

@@ -16,7 +16,9 @@ from rich.text import Text
 
 from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
+from ..replies import empty_reply_warnings
 from ..runs import RunEvent
+from .scores import client_scores_line, client_scores_table
 from .stops import early_stop_note
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
@@ -52,7 +54,7 @@ class RunView:
             disable=not console.is_terminal,
         )
         self._task = self._progress.add_task("starting", total=None)
-        self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0, "blocked": 0}
+        self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0, "blocked": 0, "unchanged": 0}
         self._stepped: set[tuple[str, int]] = set()  # (client, round) whose steps were shown live
 
     def __enter__(self) -> RunView:
@@ -93,7 +95,8 @@ class RunView:
                     self._local_step({**step, "client_id": d["client_id"]})
             say(
                 f"  {d['client_id']} uploaded its prompt: {d['accepted']} accepted, {d['rejected']} rejected, "
-                f"{d['malformed']} malformed, {d.get('blocked', 0)} blocked; {d.get('redacted', 0)} redacted by the upload guard; "
+                f"{d['malformed']} malformed, {d.get('blocked', 0)} blocked, {d.get('unchanged', 0)} unchanged; "
+                f"{d.get('redacted', 0)} redacted by the upload guard; "
                 f"{d['llm_calls']} LLM calls"
             )
         elif event.kind == "client_dropped":
@@ -112,6 +115,8 @@ class RunView:
         elif event.kind == "evaluated":
             for cid, reason in d.get("dropped", {}).items():
                 say(f"  [yellow]{escape(cid)} left out of scoring[/]: {escape(reason)}")
+            if d.get("client_validation"):
+                say("  validation by client: " + escape(client_scores_line(d["client_validation"])), highlight=False)
         elif event.kind == "screened":
             for cid, reason in d["screened_out"].items():
                 say(f"  [yellow]{escape(cid)} screened out[/]: {escape(reason)}")
@@ -150,9 +155,9 @@ def _guarded(step: dict[str, Any]) -> str:
     return f" [yellow]upload guard: {escape(kinds)} {done}[/]"
 
 
-SUMMARY_COLUMNS = ("round", "updates", "val acc", "acc", "rej", "malf", "blk", "red", "chars", "tokens", "LLM calls")
+SUMMARY_COLUMNS = ("round", "updates", "val acc", "acc", "rej", "malf", "blk", "red", "unch", "chars", "tokens", "LLM calls")
 SUMMARY_LEGEND = (
-    "updates: received/selected; acc, rej, malf: local steps accepted, rejected, malformed; "
+    "updates: received/selected; acc, rej, malf, unch: local steps accepted, rejected, malformed, unchanged; "
     "blk, red: steps whose prompt the upload guard blocked, redacted; chars, tokens: the global prompt's size"
 )
 
@@ -186,12 +191,15 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
             str(r["round"]),
             f"{len(r['client_metrics'])}/{len(r['clients'])}",
             f"{r['validation_accuracy']:.3f}",
-            *(str(sum(m.get(k, 0) for m in metrics)) for k in ("accepted", "rejected", "malformed", "blocked", "redacted")),
+            *(str(sum(m.get(k, 0) for m in metrics)) for k in ("accepted", "rejected", "malformed", "blocked", "redacted", "unchanged")),
             str(r["prompt_chars"]),
             str(r["prompt_tokens"]),
             str(r["llm_calls"]),
         )
     print_table(table, SUMMARY_LEGEND)
+    by_client = client_scores_table(payload["history"], payload.get("client_test"))
+    if by_client is not None:
+        console.print(by_client)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
     test = payload["test_accuracy"]
@@ -212,6 +220,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
         if "review" in r:
             note = f": {r['review']['note']}" if r["review"].get("note") else ""
             console.print(f"round {r['round']}: review {r['review']['decision']}{note}", highlight=False, markup=False)
+        for line in empty_reply_warnings(r["round"], r.get("empty_replies", {})):
+            console.print(line, highlight=False, markup=False)
     console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
 
 

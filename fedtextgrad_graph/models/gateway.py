@@ -18,6 +18,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from ..metrics import Generate
+from ..replies import ReplyCounts, is_empty_reply
+from ..wire import ReplyCount
 from .factory import Answerer, model_name
 from .outages import OutageLog, endpoint_of, endpoint_url, failure_reason
 from .retry import RetryPolicy, error_kind, is_transient
@@ -36,7 +38,8 @@ class LLMCallRecord:
     """Metadata of one finished LLM call; never its content. ``seconds`` is wall time from the
     request to the reply, including waiting for a concurrency slot and retry backoff;
     ``retry_wait_s`` is the part spent waiting between attempts, and ``errors`` names what
-    each failed attempt got (``invalid_json``, ``http_429``, ``APITimeoutError``...)."""
+    each failed attempt got (``invalid_json``, ``http_429``, ``APITimeoutError``, ``empty_reply``...);
+    ``empty``: the reply returned was empty."""
 
     role: str
     client_id: str | None
@@ -47,6 +50,7 @@ class LLMCallRecord:
     ok: bool
     retry_wait_s: float = 0.0
     errors: tuple[str, ...] = ()
+    empty: bool = False
 
 
 class LLMGateway:
@@ -67,6 +71,7 @@ class LLMGateway:
         self._semaphore: asyncio.Semaphore | None = None
         self.calls: Counter[tuple[str, str | None]] = Counter()
         self.outages = OutageLog()
+        self.empty_replies: Counter[tuple[str, str | None]] = Counter()
 
     def _limit(self) -> asyncio.Semaphore:
         if self._semaphore is None:
@@ -88,11 +93,21 @@ class LLMGateway:
         started = time.perf_counter()
         errors: list[str] = []
         waited = 0.0
+        empty_retries = self.retry.empty_retries
         while True:
             try:
                 async with self._limit():
                     text = await asyncio.wait_for(self._attempt(model, system, user, messages), self.timeout_s)
-                break
+                if not is_empty_reply(text) or empty_retries == 0:
+                    break
+                # An empty reply is often transient (an overloaded server): ask again, the same
+                # call (one call in the counts, one more attempt in its record).
+                empty_retries -= 1
+                errors.append("empty_reply")
+                logger.info("empty reply from %s model; retrying once more in %.1fs", role, self.retry.backoff_s)
+                await asyncio.sleep(self.retry.backoff_s)
+                waited += self.retry.backoff_s
+                continue
             except Exception as exc:
                 errors.append(error_kind(exc))
                 delay = self.retry.delay(exc, retry=len(errors), waited_s=waited)
@@ -118,7 +133,7 @@ class LLMGateway:
                 waited += delay
         if (recovered := self.outages.succeeded(endpoint_of(model))) is not None:
             logger.warning("%s", recovered)
-        self._record(model, role, client_id, round, started, waited, errors, ok=True)
+        self._record(model, role, client_id, round, started, waited, errors, ok=True, empty=is_empty_reply(text))
         return text
 
     def _budget(self) -> str:
@@ -151,15 +166,25 @@ class LLMGateway:
         errors: list[str],
         *,
         ok: bool,
+        empty: bool = False,
     ) -> None:
         self.calls[(role, client_id)] += 1
+        self.empty_replies[(role, client_id)] += empty
         if self.on_call is not None:
             seconds = time.perf_counter() - started
             attempts = len(errors) + ok
-            self.on_call(LLMCallRecord(role, client_id, round, model_name(model), seconds, attempts, ok, waited, tuple(errors)))
+            record = LLMCallRecord(role, client_id, round, model_name(model), seconds, attempts, ok, waited, tuple(errors), empty)
+            self.on_call(record)
 
     def count(self, *, role: str | None = None, client_id: str | None = None) -> int:
         """Calls made so far, optionally for one role and/or client."""
         return sum(
             n for (r, c), n in self.calls.items() if (role is None or r == role) and (client_id is None or c == client_id)
         )
+
+    def replies(self, *, client_id: str | None) -> ReplyCounts:
+        """Calls made so far and the empty replies among them, by role, for exactly
+        ``client_id`` (``None``: the server's own calls)."""
+        return {
+            role: ReplyCount(calls=n, empty=self.empty_replies[(role, c)]) for (role, c), n in self.calls.items() if c == client_id
+        }

@@ -108,12 +108,15 @@ class RetryPolicy:
         backoff_s: The first backoff delay; each next one doubles, up to :data:`MAX_BACKOFF_S`.
         max_wait_s: Total seconds one call may spend waiting between attempts.
         retry_after_cap_s: The longest wait taken for an endpoint's ``Retry-After``.
+        empty_retries: How often a call whose reply is empty is sent again (after
+            ``backoff_s``); an empty reply that remains is returned, and counted.
     """
 
     max_retries: int = 8
     backoff_s: float = 1.0
     max_wait_s: float = 60.0
     retry_after_cap_s: float = 60.0
+    empty_retries: int = 1
 
     @classmethod
     def from_config(cls, models: ModelsConfig) -> RetryPolicy:
@@ -122,6 +125,7 @@ class RetryPolicy:
             backoff_s=models.retry_backoff_s,
             max_wait_s=models.retry_max_wait_s,
             retry_after_cap_s=models.retry_after_cap_s,
+            empty_retries=models.empty_reply_retries,
         )
 
     def delay(self, exc: BaseException, *, retry: int, waited_s: float) -> float | None:

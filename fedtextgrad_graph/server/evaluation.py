@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..wire import EvaluateRequest
+from ..replies import SERVER, ReplyCounts, replies_since
+from ..wire import ClientScore, EvaluateRequest
 from .participation import failure_reason
 from .runtime import FederationRuntime
 
@@ -23,12 +24,16 @@ class EvaluationError(RuntimeError):
 @dataclass(frozen=True)
 class Score:
     """Counts over every example scored, the LLM calls it took, and (federated) the clients
-    that failed to score."""
+    that failed to score and each other client's own counts (``by_client``; empty when the
+    server scored its own data). ``replies``: the calls and empty replies by caller (a client
+    id, or ``"server"``) and role."""
 
     correct: int
     total: int
     llm_calls: int
     dropped: dict[str, str] = field(default_factory=dict)
+    by_client: dict[str, ClientScore] = field(default_factory=dict)
+    replies: dict[str, ReplyCounts] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -58,10 +63,12 @@ async def test_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str)
 
 async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["validation", "test"], *, round: int | None) -> Score:
     calls = runtime.gateway.count()
+    replies = runtime.gateway.replies(client_id=None)
     counts = await asyncio.gather(
         *(runtime.accuracy(prompt, getattr(splits, split), task, round=round) for task, splits in runtime.evaluation.items())
     )
-    return Score(sum(c for c, _ in counts), sum(t for _, t in counts), runtime.gateway.count() - calls)
+    made = {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))}
+    return Score(sum(c for c, _ in counts), sum(t for _, t in counts), runtime.gateway.count() - calls, replies=made)
 
 
 async def _federated(
@@ -77,6 +84,8 @@ async def _federated(
     )
     correct = total = llm_calls = 0
     dropped: dict[str, str] = {}
+    by_client: dict[str, ClientScore] = {}
+    empty_replies: dict[str, ReplyCounts] = {}
     for cid, reply in zip(client_ids, replies, strict=True):
         if isinstance(reply, BaseException):
             if not isinstance(reply, Exception):
@@ -87,7 +96,10 @@ async def _federated(
         correct += reply["correct"]
         total += reply["total"]
         llm_calls += reply["llm_calls"]
+        accuracy = reply["correct"] / reply["total"] if reply["total"] else None
+        by_client[cid] = ClientScore(correct=reply["correct"], total=reply["total"], accuracy=accuracy)
+        empty_replies[cid] = reply.get("empty_replies", {})
     if total == 0:
         reasons = "; ".join(f"{cid}: {why}" for cid, why in dropped.items()) or "no client holds such examples"
         raise EvaluationError(f"no {split} score: no client returned one ({reasons})")
-    return Score(correct, total, llm_calls, dropped)
+    return Score(correct, total, llm_calls, dropped, by_client, empty_replies)

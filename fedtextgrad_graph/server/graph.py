@@ -28,6 +28,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send, interrupt
 
 from ..config import ROLES, FedTextGradConfig
+from ..replies import SERVER, ReplyCounts, add_replies, empty_reply_warnings, only_empty, replies_since
 from ..site import SITE_ROLES
 from ..state import RoundRecord, RoundState
 from ..text import compose_prompt, count_tokens
@@ -72,6 +73,7 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
         rounds_unchanged=0,
         stop_reason=None,
         test_accuracy=None,
+        client_test=None,
     )
 
 
@@ -105,6 +107,18 @@ def train_request(config: FedTextGradConfig, task: ClientTask, *, run_id: str) -
         proximal=config.client.proximal,
         format_instruction=config.prompt.format_instruction,
     )
+
+
+def round_empty_replies(
+    updates: Mapping[str, ClientUpdate], *server_steps: Mapping[str, ReplyCounts]
+) -> dict[str, ReplyCounts]:
+    """A round's empty replies by caller (client id, or ``"server"``) and role: the clients'
+    local training and every later step's calls; only callers and roles that got one."""
+    by_caller: dict[str, ReplyCounts] = {cid: dict(u.get("empty_replies", {})) for cid, u in updates.items()}
+    for step in server_steps:
+        for who, counts in step.items():
+            by_caller[who] = add_replies(by_caller.get(who, {}), counts)
+    return only_empty(by_caller)
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -215,6 +229,7 @@ def build_round_graph(
                 runtime, prompts, global_prompt=global_prompt, run_id=_run_id(config), round=state["round"]
             )
 
+        replies = runtime.gateway.replies(client_id=None)
         result = await screen_uploads(screens, uploads(state), ScreenContext(state["round"], global_prompt, compare))
         for cid, reason in result.left_out.items():
             logger.info("client %s screened out of round %d: %s", cid, state["round"], reason)
@@ -223,11 +238,13 @@ def build_round_graph(
                 "screened_out": result.left_out,
                 "screen_scores": result.scores,
                 "screen_llm_calls": result.llm_calls,
+                "screen_replies": {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))},
             }
         }
 
     async def aggregate(state: RoundState) -> dict[str, Any]:
         calls = runtime.gateway.count()
+        replies = runtime.gateway.replies(client_id=None)
         screened_out = state["round_metrics"].get("screened_out", {})
         prompts = {cid: prompt for cid, prompt in uploads(state).items() if cid not in screened_out}
         if prompts:
@@ -243,6 +260,7 @@ def build_round_graph(
             "tokenizer": cfg.aggregation.tokenizer,
             "aggregation": cfg.aggregation.strategy,
             "aggregation_llm_calls": runtime.gateway.count() - calls,
+            "aggregation_replies": {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))},
             "previous_prompt": state["global_prompt"],
             "all_screened_out": not prompts,
         }
@@ -257,6 +275,8 @@ def build_round_graph(
                 "validation_total": score.total,
                 "evaluation_dropped": score.dropped,
                 "evaluation_llm_calls": score.llm_calls,
+                "client_validation": score.by_client,
+                "evaluation_replies": score.replies,
             }
         }
 
@@ -269,6 +289,7 @@ def build_round_graph(
     def check_convergence(state: RoundState) -> dict[str, Any]:
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
+        server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies", "review_replies")]
         updates = state["client_updates"]
         failures = state.get("client_failures") or {}
         accuracy = metrics["validation_accuracy"]
@@ -290,9 +311,9 @@ def build_round_graph(
             clients=list(state["selected_clients"]),
             client_prompts={cid: updates[cid]["prompt"] for cid in arrived},
             client_metrics={
-                # blocked/redacted: absent from updates checkpointed before the upload guard existed
-                cid: {"blocked": 0, "redacted": 0}
-                | {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps", "blocked", "redacted") if k in updates[cid]}
+                # blocked/redacted/unchanged: absent from updates of older sites and checkpoints
+                cid: {"blocked": 0, "redacted": 0, "unchanged": 0}
+                | {k: updates[cid][k] for k in ("task", "accepted", "rejected", "malformed", "llm_calls", "steps", "blocked", "redacted", "unchanged") if k in updates[cid]}
                 for cid in arrived
             },
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
@@ -304,7 +325,10 @@ def build_round_graph(
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],
             **metrics,
+            empty_replies=round_empty_replies({cid: updates[cid] for cid in arrived}, *server_replies),
         )
+        for line in empty_reply_warnings(state["round"], record["empty_replies"]):
+            logger.warning("%s", line)
         out: dict[str, Any] = {
             "history": [record],
             "rounds_without_improvement": verdict.rounds_without_improvement,
@@ -324,7 +348,7 @@ def build_round_graph(
 
     async def final_test(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         score = await test_accuracy(runtime, state["best_prompt"] or state["global_prompt"], run_id=_run_id(config))
-        return {"test_accuracy": score.accuracy}
+        return {"test_accuracy": score.accuracy, "client_test": score.by_client or None}
 
     graph = StateGraph(RoundState)
     graph.add_node("baseline", baseline)

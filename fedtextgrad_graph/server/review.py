@@ -157,6 +157,7 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
     update: dict[str, Any] = {"review": record, "prompt_chars": len(kept), "prompt_tokens": count_tokens(kept, tokenizer)}
     if decision["decision"] == "reject" and history:
         update.update({key: history[-1][key] for key in _VALIDATION})
+        update["client_validation"] = history[-1].get("client_validation", {})
     else:
         score = await validation_accuracy(runtime, kept, run_id=run_id, round=state["round"])
         update.update(
@@ -165,5 +166,7 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
             validation_total=score.total,
             evaluation_dropped=score.dropped,
             evaluation_llm_calls=metrics["evaluation_llm_calls"] + score.llm_calls,
+            client_validation=score.by_client,
+            review_replies=score.replies,
         )
     return {"global_prompt": kept, "round_metrics": update}

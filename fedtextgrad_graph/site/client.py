@@ -3,7 +3,8 @@
 Each step: sample a minibatch -> forward (the task model answers, concurrently over the batch)
 -> loss (the task metric, as a textgrad string function) -> backward (textual gradients,
 concurrently over the batch) -> TGD step -> proximal check (re-score the same batch and keep
-the new prompt only if the score did not drop). TextGrad objects live inside one node call;
+the new prompt only if the score did not drop). A new prompt that equals the old one but for
+whitespace is ``unchanged``: kept as it was, not re-scored, not counted as accepted. TextGrad objects live inside one node call;
 the checkpointed state holds prompts, example indices and metrics only.
 """
 
@@ -22,13 +23,14 @@ from langgraph.graph.state import CompiledStateGraph
 
 from ..data import Example
 from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
+from ..replies import add_replies, replies_since
 from ..wire import ClientUpdate, StepOutcome, StepRecord, TrainRequest
 from ._textgrad import create_engine, import_textgrad, order_gradients
 
 if TYPE_CHECKING:
     from .context import Site
 
-__all__ = ["ClientState", "build_client_graph", "minibatch_indices", "proximal_accepts", "run_client"]
+__all__ = ["ClientState", "build_client_graph", "minibatch_indices", "proximal_accepts", "run_client", "same_prompt"]
 
 logger = logging.getLogger(__name__)
 _IMPROVED = re.compile(r"<IMPROVED_VARIABLE>(.*?)</IMPROVED_VARIABLE>", re.DOTALL)
@@ -60,6 +62,11 @@ def proximal_accepts(rule: str, before: float, after: float) -> bool:
     if rule == "strict":
         return after > before or after == 1.0
     return after >= before
+
+
+def same_prompt(old: str, new: str) -> bool:
+    """Whether ``new`` says what ``old`` says: equal once runs of whitespace are made one space."""
+    return old.split() == new.split()
 
 
 class _ClientStep:
@@ -133,9 +140,11 @@ class _ClientStep:
         guarded = self.guard(new_prompt)
         if guarded is None:
             return prompt, before, None, "blocked"
+        if same_prompt(prompt, guarded):
+            return prompt, before, None, "unchanged"
         new_prompt = guarded
         rule = self.request["proximal"]
-        if rule == "off" or new_prompt == prompt:
+        if rule == "off":
             return new_prompt, before, None, "accepted"
         correct, total = await site.accuracy(new_prompt, batch, round=self.round)
         after = correct / total
@@ -175,6 +184,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
         site = site_of(request["client_id"])
         train = site.data.train
         calls_before = site.gateway.count(client_id=site.client_id)
+        replies_before = site.gateway.replies(client_id=site.client_id)
         step = _ClientStep(site, request)
         prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])
         record = StepRecord(
@@ -189,6 +199,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
             llm_calls=site.gateway.count(client_id=site.client_id) - calls_before,
             guard_caught=step.guard_caught,
             redacted=step.redacted,
+            empty_replies=replies_since(replies_before, site.gateway.replies(client_id=site.client_id)),
         )
         return {"prompt": prompt, "step": state["step"] + 1, "steps": [record]}
 
@@ -223,4 +234,6 @@ async def run_client(client_graph: CompiledStateGraph, request: TrainRequest, *,
         models=models,
         blocked=sum(s["outcome"] == "blocked" for s in steps),
         redacted=sum(s["redacted"] for s in steps),
+        unchanged=sum(s["outcome"] == "unchanged" for s in steps),
+        empty_replies=add_replies(*(s.get("empty_replies", {}) for s in steps)),
     )

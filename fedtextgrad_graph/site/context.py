@@ -9,7 +9,8 @@ from ..config import GuardConfig, TaskConfig
 from ..data import ClientData, sample_examples
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
-from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
+from ..replies import ReplyCounts, is_empty_reply
+from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, ReplyCount, TrainRequest
 from .client import build_client_graph, run_client
 from .guard import UploadGuard, create_upload_guard
 
@@ -85,18 +86,23 @@ class Site:
         if "sample" in request:
             examples = sample_examples(examples, request["sample"]["size"], request["sample"]["seed"])
         # Count this request's calls itself: several requests may score on this site at once.
-        llm_calls = 0
+        replies: ReplyCounts = {}
 
         def counted(role: str) -> Generate:
             generate = self.generate(role, request["round"])
 
             async def call(system: str, user: str) -> str:
-                nonlocal llm_calls
-                llm_calls += 1
-                return await generate(system, user)
+                reply = await generate(system, user)
+                n = replies.setdefault(role, ReplyCount(calls=0, empty=0))
+                n["calls"] += 1
+                n["empty"] += is_empty_reply(reply)
+                return reply
 
             return call
 
         score = self.score(request["round"], judge=counted("judge"))
         correct, total = await score_prompt(request["prompt"], examples, answer=counted("task"), score=score)
-        return EvaluateResult(client_id=self.client_id, correct=correct, total=total, llm_calls=llm_calls)
+        llm_calls = sum(n["calls"] for n in replies.values())
+        return EvaluateResult(
+            client_id=self.client_id, correct=correct, total=total, llm_calls=llm_calls, empty_replies=replies
+        )

@@ -98,13 +98,15 @@ class SiteRunner:
         update = self._wait(self.site.train(request))
         self.cache.put(request, update)
         logger.info(
-            "%s: uploaded its prompt (%d accepted, %d rejected, %d malformed, %d blocked, %d redacted; %d LLM calls, %.1f s)",
+            "%s: uploaded its prompt (%d accepted, %d rejected, %d malformed, %d blocked, %d redacted, %d unchanged; "
+            "%d LLM calls, %.1f s)",
             where,
             update["accepted"],
             update["rejected"],
             update["malformed"],
             update["blocked"],
             update["redacted"],
+            update.get("unchanged", 0),
             update["llm_calls"],
             time.perf_counter() - started,
         )

@@ -71,7 +71,7 @@ def show(event: RunEvent) -> None:
     if event.kind == "round_started":
         print(f"round {d['round']}: stores {', '.join(d['clients'])}")
     elif event.kind == "client_finished":
-        print(f"  {d['client_id']}: {d['accepted']} accepted, {d['rejected']} rejected, {d['malformed']} malformed updates")
+        print(f"  {d['client_id']}: {d['accepted']} accepted, {d['rejected']} rejected, {d['malformed']} malformed, {d.get('unchanged', 0)} unchanged updates")
     elif event.kind == "round_finished":
         print(f"  validation accuracy {d['validation_accuracy']:.2f}" + (" (new best)" if d["new_best"] else ""))
 

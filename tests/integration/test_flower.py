@@ -77,7 +77,14 @@ def test_two_rounds_over_flower_with_every_site_in_every_round(federation, endpo
         assert sorted(record["client_prompts"]) == list(SITES) and record["dropped"] == {}
         assert record["validation_total"] == 3 * 6  # each site scored its own 6 validation examples
         assert record["models"]["task"] == "openai:site-model"  # what the sites really used
+        scores = record["client_validation"]  # each site's own counts, summing to the pooled ones
+        assert sorted(scores) == list(SITES) and all(s["total"] == 6 for s in scores.values())
+        assert sum(s["correct"] for s in scores.values()) == record["validation_correct"]
+        assert all("unchanged" in m and "task" in m["steps"][0]["empty_replies"] for m in record["client_metrics"].values())
     assert out["test_accuracy"] is not None
+    tests = out["client_test"]  # the sites hold the test data: each scored its own
+    assert sorted(tests) == list(SITES)
+    assert sum(s["correct"] for s in tests.values()) / sum(s["total"] for s in tests.values()) == out["test_accuracy"]
 
     # The server was never given a site's data, and none of it reached what the server stores.
     assert "data.json" not in config.read_text()

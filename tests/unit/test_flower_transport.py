@@ -153,6 +153,7 @@ def answering(body: dict) -> Handler:
         ({"client_id": "site-a", "total": 6, "llm_calls": 6}, "invalid reply: malformed EvaluateResult: correct: Field required"),
         ({"client_id": "site-a", "correct": 7, "total": 6, "llm_calls": 6}, r"impossible score \(7 correct of 6\)"),
         ({"client_id": "site-b", "correct": 3, "total": 6, "llm_calls": 6}, "sent a score for client 'site-b'"),
+        ({"client_id": "site-a", "correct": 3, "total": 6, "llm_calls": 6, "empty_replies": {"task": {"calls": 6, "empty": -1}}}, r"impossible score"),
     ],
 )
 async def test_an_invalid_reply_is_a_site_error_not_a_crash(body, match):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 
 from ...config import FlowerSettings
-from ...wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
+from ...wire import ClientUpdate, EvaluateRequest, EvaluateResult, ReplyCount, TrainRequest
 from ..base import ClientTransport, ClientUnavailable
 from .messages import EVALUATE, IDENTIFY, TRAIN, payload, request, typed
 from .server_hosting import HostedRun
@@ -51,6 +51,11 @@ def _checked(body: dict[str, Any], cls: type[T], who: str) -> T:
         return typed(body, cls)
     except ValueError as exc:
         raise SiteError(f"site {who} sent an invalid reply: {exc}") from None
+
+
+def _reply_counts(replies: Mapping[str, ReplyCount]) -> list[int]:
+    """Every number in a reply's empty-reply counts, to check none is negative."""
+    return [n for count in replies.values() for n in (count["calls"], count["empty"])]
 
 
 class FlowerTransport(ClientTransport):
@@ -106,7 +111,9 @@ class FlowerTransport(ClientTransport):
         update = _checked(await self._ask(await self._node_of(who), TRAIN, dict(request), who), ClientUpdate, who)
         if (update["client_id"], update["round"]) != (who, request["round"]):
             raise SiteError(f"site {who} sent an update for client {update['client_id']!r} round {update['round']}")
-        if min(update["accepted"], update["rejected"], update["malformed"], update["llm_calls"], update["blocked"], update["redacted"]) < 0:
+        counts = [update["accepted"], update["rejected"], update["malformed"], update["llm_calls"], update["blocked"], update["redacted"]]
+        counts += [update.get("unchanged", 0), *_reply_counts(update.get("empty_replies", {}))]
+        if min(counts) < 0:
             raise SiteError(f"site {who} sent an update with negative counts")
         return update
 
@@ -115,7 +122,7 @@ class FlowerTransport(ClientTransport):
         result = _checked(await self._ask(await self._node_of(who), EVALUATE, dict(request), who), EvaluateResult, who)
         if result["client_id"] != who:
             raise SiteError(f"site {who} sent a score for client {result['client_id']!r}")
-        if not 0 <= result["correct"] <= result["total"] or result["llm_calls"] < 0:
+        if not 0 <= result["correct"] <= result["total"] or min([result["llm_calls"], *_reply_counts(result.get("empty_replies", {}))]) < 0:
             raise SiteError(f"site {who} sent an impossible score ({result['correct']} correct of {result['total']})")
         return result
 
