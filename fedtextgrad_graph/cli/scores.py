@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -35,7 +36,7 @@ def client_scores_table(history: Sequence[Mapping[str, Any]], test: Mapping[str,
     if not rounds and not test:
         return None
     clients = list(dict.fromkeys([*(cid for r in rounds for cid in r["client_validation"]), *(test or {})]))
-    table = Table(title="validation by client (accuracy, correct/total)")
+    table = Table(title="validation by client", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
     table.add_column("client")
     for r in rounds:
         table.add_column(f"round {r['round']}", justify="right")

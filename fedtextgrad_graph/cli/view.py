@@ -155,10 +155,10 @@ def _guarded(step: dict[str, Any]) -> str:
     return f" [yellow]upload guard: {escape(kinds)} {done}[/]"
 
 
-SUMMARY_COLUMNS = ("round", "updates", "val acc", "acc", "rej", "malf", "blk", "red", "unch", "chars", "tokens", "LLM calls")
+SUMMARY_COLUMNS = ("round", "updates", "val acc", "acc", "rej", "malf", "blk", "red", "unch", "chars", "tokens", "calls")
 SUMMARY_LEGEND = (
     "updates: received/selected; acc, rej, malf, unch: local steps accepted, rejected, malformed, unchanged; "
-    "blk, red: steps whose prompt the upload guard blocked, redacted; chars, tokens: the global prompt's size"
+    "blk, red: steps whose prompt the upload guard blocked, redacted; chars, tokens: the global prompt's size; calls: LLM calls"
 )
 
 

@@ -94,6 +94,6 @@ def test_the_round_table_is_not_cut(finished_run: str, tmp_path: Path, columns: 
     done = subprocess.run([*COMMAND, "status", finished_run], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "…" not in done.stdout
-    assert "LLM calls" in done.stdout and "acc, rej, malf: local steps accepted, rejected, malformed" in done.stdout
+    assert "calls: LLM calls" in done.stdout and "acc, rej, malf, unch: local steps accepted, rejected, malformed, unchanged" in done.stdout
     table = [line for line in done.stdout.splitlines() if line.lstrip().startswith(("round", "1 ", "round 1:"))]
     assert table and all(len(line) <= columns for line in table if not line.startswith("  round 1:")), table
