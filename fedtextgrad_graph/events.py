@@ -17,7 +17,7 @@ from typing_extensions import TypedDict  # pydantic validates it on Python < 3.1
 
 from .server.participation import QuorumPause
 from .server.review import ReviewRequest
-from .wire import StepRecord
+from .wire import ClientScore, ReplyCount, StepRecord
 
 __all__ = [
     "EVENT_DATA",
@@ -84,6 +84,7 @@ class ClientFinished(TypedDict):
     malformed: int
     blocked: int
     redacted: int
+    unchanged: int
     llm_calls: int
     steps: list[StepRecord]
 
@@ -112,10 +113,12 @@ class Aggregated(TypedDict):
 
 
 class Evaluated(TypedDict):
-    """The new global prompt was scored; ``dropped`` names clients left out of the scoring."""
+    """The new global prompt was scored; ``dropped`` names clients left out of the scoring,
+    ``client_validation`` is each client's share when the clients scored it (else empty)."""
 
     validation_accuracy: float
     dropped: dict[str, str]
+    client_validation: dict[str, ClientScore]
 
 
 class Reviewed(TypedDict):
@@ -128,7 +131,8 @@ class Reviewed(TypedDict):
 
 
 class RoundFinished(TypedDict):
-    """A round ended; ``stop_reason`` is set when it was the last one."""
+    """A round ended; ``stop_reason`` is set when it was the last one. ``empty_replies``: the
+    callers (client ids, ``server``) and roles that got empty replies, with their counts."""
 
     round: int
     validation_accuracy: float
@@ -136,6 +140,7 @@ class RoundFinished(TypedDict):
     new_best: bool
     stop_reason: str | None
     dropped: dict[str, str]
+    empty_replies: dict[str, dict[str, ReplyCount]]
 
 
 class TestFinished(TypedDict):
@@ -154,6 +159,7 @@ class LLMCall(TypedDict):
     seconds: float
     attempts: int
     ok: bool
+    empty: bool
     retry_wait_s: NotRequired[float]
     errors: NotRequired[tuple[str, ...] | list[str]]
 
