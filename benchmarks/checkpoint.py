@@ -30,10 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer
-from fedtextgrad_graph.site._textgrad import import_textgrad
 from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.runs import stream_run
+from fedtextgrad_graph.site._textgrad import import_textgrad
 
 ROOT = Path(__file__).resolve().parent.parent
 

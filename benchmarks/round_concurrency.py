@@ -15,15 +15,14 @@ import asyncio
 import time
 from pathlib import Path
 
+from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
 from rich.table import Table
 
-from langgraph.checkpoint.memory import InMemorySaver
-
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel
-from fedtextgrad_graph.site._textgrad import import_textgrad
 from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.runs import stream_run
+from fedtextgrad_graph.site._textgrad import import_textgrad
 
 CRITICAL_PATH_CALLS = 8
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"

@@ -16,8 +16,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from .config import ROLES, parse_config
 from .data import ClientData, FederatedData
-from .server import FederationRuntime, build_round_graph
 from .models import SIMULATED_MODEL, SimulatedChatModel
+from .server import FederationRuntime, build_round_graph
 
 __all__ = [
     "DrawingDependencyError",

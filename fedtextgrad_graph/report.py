@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .text import compose_prompt
 from .runs import results_payload
+from .text import compose_prompt
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -270,7 +270,7 @@ def _updates_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
     for outcome, color in OUTCOME_COLORS.items():
         counts = [sum(m.get(outcome, 0) for m in r["client_metrics"].values()) for r in history]
         ax.bar(rounds, counts, bottom=bottom, color=color, label=outcome, width=0.6)
-        bottom = [b + c for b, c in zip(bottom, counts)]
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax.set(xlabel="round", ylabel="local steps", title="Local updates per round: accepted, rejected, malformed, blocked")
     _x_span(ax, rounds[0], rounds[-1])
     _integer_ticks(ax.yaxis)
@@ -477,10 +477,14 @@ def _round_section(r: _Round, best_round: int | None) -> str:
             )
         parts += [
             f'<div class="arrow">↓ aggregated into the global prompt of round {r.round}</div>',
-            f'<div class="global"><div class="label">Global prompt of round {r.round} · {html.escape(about)}</div>'
-            f'<div class="prompt">{html.escape(r.global_prompt)}</div></div>',
-            f'<div class="diff"><div class="label">Changes from {origin}</div>'
-            f'<div class="prompt">{_diff_or_unchanged(r.start_prompt, r.global_prompt)}</div></div>',
+            (
+                f'<div class="global"><div class="label">Global prompt of round {r.round} · {html.escape(about)}</div>'
+                f'<div class="prompt">{html.escape(r.global_prompt)}</div></div>'
+            ),
+            (
+                f'<div class="diff"><div class="label">Changes from {origin}</div>'
+                f'<div class="prompt">{_diff_or_unchanged(r.start_prompt, r.global_prompt)}</div></div>'
+            ),
         ]
         if r.record is not None and "review" in r.record:
             parts.append(_review_line(r.record["review"]))

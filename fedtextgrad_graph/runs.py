@@ -40,21 +40,21 @@ INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph 
 RESUME = "__resume__"  # the pending-writes key of the answer to an interrupt
 
 __all__ = [
+    "RunAwaitingReview",
     "RunEvent",
     "RunExistsError",
     "RunPaused",
+    "awaiting_review",
     "configured_models",
-    "run_federated",
-    "run_config",
+    "latest_prompt",
     "new_run_id",
     "results_payload",
+    "run_config",
+    "run_federated",
     "run_status",
     "saved_state",
     "stream_run",
     "write_run_files",
-    "RunAwaitingReview",
-    "awaiting_review",
-    "latest_prompt",
 ]
 
 

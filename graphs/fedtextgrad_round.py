@@ -23,7 +23,7 @@ from pathlib import Path
 
 from langgraph.graph.state import CompiledStateGraph
 
-from fedtextgrad_graph import FedTextGradConfig, FederationRuntime, build_round_graph, load_config
+from fedtextgrad_graph import FederationRuntime, FedTextGradConfig, build_round_graph, load_config
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "object_counting.toml"
 DEFAULT_MODEL = "simulated"

@@ -29,7 +29,7 @@ def counting_examples(n: int, seed: int = 7) -> list[dict[str, str]]:
     for _ in range(n):
         items = rng.sample(ITEMS, 3)
         counts = [rng.randint(1, 3) for _ in items]
-        listed = [f"{NUMBER_WORDS[c]} {item}{'s' if c > 1 else ''}" for item, c in zip(items, counts)]
+        listed = [f"{NUMBER_WORDS[c]} {item}{'s' if c > 1 else ''}" for item, c in zip(items, counts, strict=True)]
         question = f"I have {listed[0]}, {listed[1]}, and {listed[2]}. How many fruits do I have?"
         examples.append({"input": question, "target": str(sum(counts))})
     return examples

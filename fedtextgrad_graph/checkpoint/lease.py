@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -161,7 +161,7 @@ async def run_lease_for(saver: BaseCheckpointSaver) -> RunLease:
 class MemoryRunLease(RunLease):
     """Process-local records, per saver (for ``InMemorySaver``, which no other process sees)."""
 
-    _records: weakref.WeakKeyDictionary[Any, dict[str, tuple[LeaseHolder, float]]] = weakref.WeakKeyDictionary()
+    _records: ClassVar[weakref.WeakKeyDictionary[Any, dict[str, tuple[LeaseHolder, float]]]] = weakref.WeakKeyDictionary()
 
     def _table(self) -> dict[str, tuple[LeaseHolder, float]]:
         return self._records.setdefault(self.saver, {})
@@ -320,7 +320,7 @@ def _register_builtin() -> None:
     _LEASES.setdefault(AsyncSqliteSaver, SqliteRunLease)
 
 
-class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_run_lease(saver, run_id):``
+class hold_run_lease:  # a class used like a function: ``async with hold_run_lease(saver, run_id):``
     """Hold the lease of ``run_id`` in ``saver``'s store for the body of an ``async with``.
 
     Raises :class:`RunLeaseHeld` on entry if another live process holds it. If the heartbeat
@@ -366,7 +366,7 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
             await asyncio.sleep(self.renew_every_s)
             try:
                 held = await self._lease.renew(self.run_id, self.holder, self.ttl_s)
-            except Exception as exc:  # the store is down: so are this run's own writes, which fail on their own
+            except Exception as exc:  # noqa: BLE001 - the store is down: so are this run's own writes, which fail on their own
                 logger.warning("could not renew the lease of run %s (will retry): %s", self.run_id, exc)
                 continue
             if not held:
@@ -390,5 +390,5 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
         assert self._lease is not None
         try:
             await self._lease.release(self.run_id, self.holder)
-        except Exception as release_error:  # the record expires by itself
+        except Exception as release_error:  # noqa: BLE001 - the record expires by itself
             logger.warning("could not release the lease of run %s: %s", self.run_id, release_error)

@@ -190,15 +190,15 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         t = self._thread(thread_id)
         decoded = [self._decode(record) for _, _, record in refs]
         commands: list[tuple[Any, ...]] = []
-        for (ns, cid, _), (checkpoint, _, _) in zip(refs, decoded):
+        for (ns, cid, _), (checkpoint, _, _) in zip(refs, decoded, strict=True):
             fields = [f"{ch}{_SEP}{ver}" for ch, ver in checkpoint["channel_versions"].items()]
             commands += [("HGETALL", t.writes(ns, cid)), ("HMGET", t.blobs(ns), *fields) if fields else ("PING",)]
         results = yield _Batch(commands)
         tuples = []
-        for i, ((ns, cid, _), (checkpoint, metadata, parent)) in enumerate(zip(refs, decoded)):
+        for i, ((ns, cid, _), (checkpoint, metadata, parent)) in enumerate(zip(refs, decoded, strict=True)):
             writes, blobs = results[2 * i], results[2 * i + 1]
             values = {}
-            for channel, blob in zip(checkpoint["channel_versions"], blobs if isinstance(blobs, list) else []):
+            for channel, blob in zip(checkpoint["channel_versions"], blobs if isinstance(blobs, list) else [], strict=False):
                 if blob is not None:
                     kind, data = _unpack(blob)
                     if kind != "empty":
@@ -287,7 +287,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
             count = [] if filter or remaining is None else ["LIMIT", 0, remaining]
             id_lists = yield _Batch([("ZREVRANGEBYLEX", t.order(ns), upper, "-", *count) for ns in namespaces])
             candidates = sorted(
-                ((_text(cid), ns) for ns, ids in zip(namespaces, id_lists) for cid in ids), reverse=True
+                ((_text(cid), ns) for ns, ids in zip(namespaces, id_lists, strict=True) for cid in ids), reverse=True
             )
             if wanted_id:
                 candidates = [(cid, ns) for cid, ns in candidates if cid == wanted_id]
@@ -295,7 +295,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
                 page = candidates[start : start + _PAGE]
                 records = yield _Batch([("HGET", t.checkpoints(ns), cid) for cid, ns in page])
                 refs = []
-                for (cid, ns), record in zip(page, records):
+                for (cid, ns), record in zip(page, records, strict=True):
                     if record is None:
                         continue
                     if filter:
@@ -305,8 +305,8 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
                     refs.append((ns, cid, record))
                     if remaining is not None and len(refs) == remaining:
                         break
-                for tup in (yield from self._load_tuples(thread_id, refs)):
-                    yield tup
+                tuples = yield from self._load_tuples(thread_id, refs)
+                yield from tuples
                 if remaining is not None:
                     remaining -= len(refs)
                     if remaining <= 0:
@@ -398,7 +398,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         (members,) = yield _Batch([("SMEMBERS", t.namespaces)])
         namespaces = sorted(_text(m) for m in members)
         id_lists = yield _Batch([("ZREVRANGEBYLEX", t.order(ns), "+", "-") for ns in namespaces])
-        return {ns: [_text(i) for i in ids] for ns, ids in zip(namespaces, id_lists)}
+        return {ns: [_text(i) for i in ids] for ns, ids in zip(namespaces, id_lists, strict=True)}
 
     def _copy_thread_plan(self, source_id: str, target_id: str) -> Generator[_Batch, list[Any], None]:
         src, dst = self._thread(source_id), self._thread(target_id)
@@ -457,7 +457,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
             results = yield _Batch(reads)
             records, blob_fields = results[: len(latest)], results[len(latest) :]
             commands: list[tuple[Any, ...]] = []
-            for (ns, keep), record, fields in zip(latest, records, blob_fields):
+            for (ns, _), record, fields in zip(latest, records, blob_fields, strict=True):
                 old = ids_by_ns[ns][1:]
                 if old:
                     commands += [("HDEL", t.checkpoints(ns), *old), ("ZREM", t.order(ns), *old)]
@@ -488,7 +488,7 @@ _RETRIES = 15
 _PERSISTENCE = [("CONFIG", "GET", "save"), ("CONFIG", "GET", "appendonly")]
 
 
-def _pool_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
+def _pool_options(retry: type[Retry | AsyncRetry]) -> dict[str, Any]:
     """Connections for many concurrent graph tasks: callers wait for a free connection
     rather than fail, and a dropped connection is retried (every write is idempotent).
     ``retry`` is redis-py's blocking or asyncio ``Retry``: the blocking one given to an
@@ -515,7 +515,7 @@ def _unreachable(where: str, exc: Exception) -> CheckpointError:
     return CheckpointError(f"Redis at {where} is unreachable: {exc}")
 
 
-def _probe_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
+def _probe_options(retry: type[Retry | AsyncRetry]) -> dict[str, Any]:
     """One attempt, no retries: a wrong URL fails at once, before the patient pool is used."""
     return {"retry": retry(ExponentialBackoff(), retries=0), "socket_connect_timeout": 5, "socket_timeout": 10}
 

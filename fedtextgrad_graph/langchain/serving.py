@@ -134,7 +134,7 @@ class FederatedPrompt(AgentMiddleware):
             return self._prompt
         try:
             return self._store(await aload_prompt(self.run_id, checkpointer=self.checkpointer, which=self.which))
-        except Exception as exc:  # a missing prompt or a down store must not break the agent
+        except Exception as exc:  # noqa: BLE001 - a missing prompt or a down store must not break the agent
             logger.warning("keeping the current prompt of run %s: %s", self.run_id, exc)
             return self._store(None)
 

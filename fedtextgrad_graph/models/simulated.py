@@ -36,7 +36,10 @@ TIPS = (
     "Keep track of signs and the order of operations.",
     "Verify the final answer against the question before writing it.",
 )
-_NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"))
+}
 _NUMBER_WORDS.update({"a": 1, "an": 1})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

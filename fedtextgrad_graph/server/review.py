@@ -69,7 +69,7 @@ def parse_decision(value: Any) -> ReviewDecision:
         ValueError: One line saying what is wrong with ``value``.
     """
     if not isinstance(value, Mapping):
-        raise ValueError(f"a review decision is an object like {{'decision': 'approve'}}, not {value!r:.80}")
+        raise ValueError(f"a review decision is an object like {{'decision': 'approve'}}, not {value!r:.80}")  # noqa: TRY004 - one error type
     unknown = sorted(set(value) - {"decision", "prompt", "note"})
     if unknown:
         raise ValueError(f"a review decision has the keys decision, prompt and note, not {', '.join(map(str, unknown))}")

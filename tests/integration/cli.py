@@ -19,7 +19,7 @@ def cli_env() -> dict[str, str]:
 
 def cli(*args: str | Path, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout
+        [*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), capture_output=True, text=True, check=False, timeout=timeout
     )
 
 

@@ -137,7 +137,7 @@ def test_the_server_killed_mid_round_resumes_without_repeating_site_calls(federa
         log=server_dir / "run.out",
     )
     federation.processes.append(run)
-    finished = lambda: {e["client_id"] for e in read_events(run_dir) if e["event"] == "client_finished" and e["round"] == 2}  # noqa: E731
+    finished = lambda: {e["client_id"] for e in read_events(run_dir) if e["event"] == "client_finished" and e["round"] == 2}
     wait_for(lambda: {"site-a", "site-b"} <= finished(), 180, "sites a and b to upload round 2")
     run.kill()
     assert "site-c" not in finished(), "site-c finished before the kill: the test lost its window"
@@ -210,6 +210,7 @@ def test_the_flower_native_app_runs_under_flwr_run(federation, endpoint, tmp_pat
             cwd=tmp_path,
             env={**cli_env(), "FLWR_HOME": str(flwr_home)},
             capture_output=True,
+            check=False,
             text=True,
             timeout=300,
         )
@@ -241,7 +242,7 @@ def test_bad_flower_input_is_one_line_before_anything_starts(tmp_path):
             ["superlink", "--ssl-certfile", site_toml, "--ssl-keyfile", site_toml, "--ssl-ca-certfile", site_toml,
              "--node-auth", "--site-key", f"site-a={site_toml}"],
             "--site-key site-a: ",
-        ),  # fmt: skip
+        ),
         (["superlink", "--ssl-certfile", "cert.pem"], "TLS needs --ssl-certfile, --ssl-keyfile and --ssl-ca-certfile"),
         (["site", site_toml, "--superlink", "127.0.0.1:1", "--insecure", "--auth-key", site_toml], "--auth-key needs TLS"),
         (["run", config, "--insecure"], "--insecure, --root-certificates and --server-secret go with --superlink"),

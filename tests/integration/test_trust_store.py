@@ -100,7 +100,7 @@ def test_no_password_in_any_output_or_file(make_config, tmp_path):
         def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
                 [*COMMAND, *map(str, args)],
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+                cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=240,
             )
 
         outputs = []
