@@ -12,12 +12,12 @@ from __future__ import annotations
 import importlib
 
 from langchain_core.runnables.graph import Graph
-from langgraph.graph.state import CompiledStateGraph
 
 from .config import ROLES, parse_config
 from .data import ClientData, FederatedData
 from .models import SIMULATED_MODEL, SimulatedChatModel
 from .server import FederationRuntime, build_round_graph
+from .server.graph import RoundGraph
 
 __all__ = [
     "DrawingDependencyError",
@@ -41,7 +41,7 @@ class DrawingDependencyError(ImportError):
     """An optional package needed for a picture format is not installed."""
 
 
-def build_display_graph() -> CompiledStateGraph:
+def build_display_graph() -> RoundGraph:
     """The round graph, compiled for drawing only: a placeholder config, no data, and the
     simulated model for every role. Its structure is that of every run; it cannot run."""
     config = parse_config(_DISPLAY_CONFIG, source="display config")
@@ -79,7 +79,7 @@ def round_graph_mermaid(*, xray: bool = False) -> str:
 def round_graph_png(*, xray: bool = False) -> bytes:
     """PNG image of the round graph, laid out by Graphviz (pygraphviz, in the ``viz`` extra)."""
     _require("pygraphviz", "drawing a PNG")
-    return _qualified_names(_drawable(xray)).draw_png()
+    return _qualified_names(_drawable(xray)).draw_png(None)
 
 
 def round_graph_ascii(*, xray: bool = False) -> str:

@@ -201,7 +201,7 @@ def _validation_figure(history: Sequence[Mapping[str, Any]], baseline: float | N
     if baseline is not None:
         ax.plot([0], [baseline], "s", markersize=8, color="#777777", label="baseline (initial prompt)")
     best = dict(points).get(best_round) if best_round is not None else None
-    if best is not None:
+    if best_round is not None and best is not None:
         ax.plot([best_round], [best], "*", markersize=16, color="#d4a017", label=f"best: round {best_round}")
         ax.annotate(f"{best:.3f}", (best_round, best), textcoords="offset points", xytext=(0, 10), ha="center")
     ax.set(xlabel="round", ylabel="validation accuracy", ylim=(-0.02, 1.1), title="Validation accuracy per round")

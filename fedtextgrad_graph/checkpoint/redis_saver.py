@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import ormsgpack
@@ -48,11 +48,11 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    SerializerProtocol,
     get_checkpoint_id,
     get_checkpoint_metadata,
     writes_sort_key,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -83,13 +83,16 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return #keys
 """
 
+R = TypeVar("R")  # what a plan returns
+
 
 def _pack(*items: Any) -> bytes:
     return ormsgpack.packb(list(items))
 
 
 def _unpack(data: bytes) -> list[Any]:
-    return ormsgpack.unpackb(data)
+    items: list[Any] = ormsgpack.unpackb(data)
+    return items
 
 
 @dataclass(frozen=True)
@@ -570,18 +573,19 @@ class RedisSaver(_RedisCheckpointLogic):
             client.close()
             client.connection_pool.disconnect()
 
-    def _run(self, plan: Generator[Any, Any, Any]) -> Any:
-        result = None
+    def _run(self, plan: Generator[_Batch, list[Any], R]) -> R:
         try:
+            step = next(plan)
             while True:
-                step = plan.send(result)
-                result = self._execute(step)
+                step = plan.send(self._execute(step))
         except StopIteration as stop:
-            return stop.value
+            result: R = stop.value
+            return result
 
     def _execute(self, batch: _Batch) -> list[Any]:
         try:
-            return _pipeline(self.client, batch).execute()
+            replies: list[Any] = _pipeline(self.client, batch).execute()
+            return replies
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
@@ -676,18 +680,19 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
             await client.aclose()
             await client.connection_pool.disconnect()
 
-    async def _run(self, plan: Generator[Any, Any, Any]) -> Any:
-        result = None
+    async def _run(self, plan: Generator[_Batch, list[Any], R]) -> R:
         try:
+            step = next(plan)
             while True:
-                step = plan.send(result)
-                result = await self._execute(step)
+                step = plan.send(await self._execute(step))
         except StopIteration as stop:
-            return stop.value
+            result: R = stop.value
+            return result
 
     async def _execute(self, batch: _Batch) -> list[Any]:
         try:
-            return await _pipeline(self.client, batch).execute()
+            replies: list[Any] = await _pipeline(self.client, batch).execute()
+            return replies
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
@@ -745,7 +750,7 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
         await self._run(self._prune_plan(thread_ids, strategy))
 
     # Blocking access from other threads, as AsyncSqliteSaver allows.
-    def _from_thread(self, coro: Any) -> Any:
+    def _from_thread(self, coro: Coroutine[Any, Any, R]) -> R:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

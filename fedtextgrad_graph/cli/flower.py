@@ -104,9 +104,9 @@ def superlink(
             fail(f"the SuperLink did not start; its log ({link.log}) ends with:\n{link.tail()}", code=1)
         address = f"{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         settings = FlowerSettings(superlink=address, insecure=insecure, root_certificates=str(tls.ca_certfile) if tls else None)
-        for client_id, key in keys.items():
+        for client_id, public_key in keys.items():
             try:
-                node_id = register_site(settings, client_id, key)
+                node_id = register_site(settings, client_id, public_key)
             except FlowerConnectionError as exc:
                 fail(str(exc), code=1)
             if node_id is None:

@@ -65,7 +65,7 @@ class PromptedApp:
 
     def __init__(
         self,
-        factory: Callable[[str], Runnable],
+        factory: Callable[[str], Runnable[Any, Any]],
         *,
         to_input: Callable[[str], Any] = messages_input,
         to_text: Callable[[Any], str] = output_text,
@@ -79,7 +79,7 @@ class PromptedApp:
     @classmethod
     def from_runnable(
         cls,
-        runnable: Runnable,
+        runnable: Runnable[Any, Any],
         *,
         prompt_key: str = "system_prompt",
         input_key: str = "question",
@@ -89,7 +89,7 @@ class PromptedApp:
         """An app whose runnable takes the system prompt as an input variable, e.g. a chain
         starting with ``ChatPromptTemplate([("system", "{system_prompt}"), ("human", "{question}")])``."""
 
-        def factory(prompt: str) -> Runnable:
+        def factory(prompt: str) -> Runnable[Any, Any]:
             return RunnableLambda(lambda question: {prompt_key: prompt, input_key: question}) | runnable
 
         return cls(factory, to_input=lambda question: question, to_text=to_text, name=name)
@@ -141,7 +141,7 @@ async def federate_app(
     max_concurrency: int = 8,
     seed: int = 0,
     run_id: str | None = None,
-    checkpointer: BaseCheckpointSaver | None = None,
+    checkpointer: BaseCheckpointSaver[str] | None = None,
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
 ) -> dict[str, Any]:

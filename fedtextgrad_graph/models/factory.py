@@ -80,7 +80,7 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = init_chat_model(name, **kwargs)
+            model: BaseChatModel = init_chat_model(name, **kwargs)
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001 - providers raise their own types for bad settings

@@ -11,11 +11,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from ..metrics import Generate
 from .factory import Answerer, model_name
@@ -114,7 +114,7 @@ class LLMGateway:
         return text
 
     @staticmethod
-    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: list) -> str:
+    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]) -> str:
         if isinstance(model, Answerer):
             return str(await model.answer(system or "", user))
         return str((await model.ainvoke(messages)).text)

@@ -95,7 +95,7 @@ def _answer(system: str, question: str) -> str:
 
 
 def _ends_with_format(prompt: str, fmt: str | None) -> bool:
-    return bool(fmt) and prompt.rstrip().endswith(fmt)
+    return fmt is not None and fmt != "" and prompt.rstrip().endswith(fmt)
 
 
 def _improve(user: str) -> str:

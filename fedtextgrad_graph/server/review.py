@@ -84,7 +84,7 @@ def parse_decision(value: Any) -> ReviewDecision:
     if note is not None and not isinstance(note, str):
         raise ValueError(f"note must be text, not {type(note).__name__}")
     parsed = ReviewDecision(decision=decision)
-    if decision == "edit":
+    if decision == "edit" and isinstance(prompt, str):
         parsed["prompt"] = prompt.strip()
     if note:
         parsed["note"] = note
@@ -105,7 +105,8 @@ def approved_prompt(state: Mapping[str, Any]) -> str | None:
     finished = bool(history) and history[-1]["round"] == state.get("round")
     metrics = state.get("round_metrics") or {}
     if not finished and "previous_prompt" in metrics:
-        return metrics["previous_prompt"]
+        previous: str = metrics["previous_prompt"]
+        return previous
     return state.get("global_prompt")
 
 

@@ -12,9 +12,8 @@ from ..data import FederatedData, load_server_tasks
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 
 if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
-
     from ..server.runtime import FederationRuntime
+    from ..site.client import ClientGraph
 
 __all__ = [
     "ClientTransport",
@@ -74,7 +73,7 @@ class ClientTransport(ABC):
         """Release what the transport holds (connections, threads)."""
 
     @property
-    def client_graph(self) -> CompiledStateGraph | None:
+    def client_graph(self) -> ClientGraph | None:
         """The client subgraph, when clients run in this process (drawn by ``--xray``)."""
         return None
 

@@ -167,9 +167,9 @@ class FlowerTransport(ClientTransport):
                         future.set_exception(ClientUnavailable(f"lost the SuperLink at {self.settings.superlink}: {exc}"))
                 return
             for reply in replies:
-                future = self._pending.get(reply.metadata.reply_to_message_id)
-                if future is not None and not future.done():
-                    future.set_result(reply)
+                waiter = self._pending.get(reply.metadata.reply_to_message_id)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(reply)
             await asyncio.sleep(self.poll_s)
 
     # -- which node serves which client ---------------------------------------------------
