@@ -24,9 +24,10 @@ def cli(*args: str | Path, cwd: Path, timeout: float = 240) -> subprocess.Comple
 
 
 def start_cli(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
-    """Start the CLI in the background; its output goes to ``cwd/cli-<pid>.log``."""
-    log = (cwd / "cli-output.log").open("a", encoding="utf-8")
-    return subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
+    """Start the CLI in the background; its output goes to ``cwd/cli-output.log``. The caller
+    waits for the process (``wait``, or ``kill`` then ``wait``)."""
+    with (cwd / "cli-output.log").open("a", encoding="utf-8") as log:  # the child writes to its own copy of the handle
+        return subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def read_events(run_dir: Path) -> list[dict[str, Any]]:
