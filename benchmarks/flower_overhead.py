@@ -92,7 +92,7 @@ def _per_round(run_dir: Path) -> tuple[float, float]:
 
 def _calls_per_round(run_dir: Path) -> float:
     history = json.loads((run_dir / "results.json").read_text())["history"]
-    return sum(r["llm_calls"] for r in history) / len(history)
+    return float(sum(r["llm_calls"] for r in history) / len(history))
 
 
 def _start(command: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from langgraph.checkpoint.base import Checkpoint
 from rich.console import Console
 from rich.table import Table
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fedtextgrad_graph import create_checkpointer
 from tests.integration.redis_server import RedisServer
 
-CHECKPOINT = {"v": 4, "id": "1", "ts": "", "channel_values": {"x": 1}, "channel_versions": {"x": "1"}, "versions_seen": {}}
+CHECKPOINT = Checkpoint(v=4, id="1", ts="", channel_values={"x": 1}, channel_versions={"x": "1"}, versions_seen={}, updated_channels=None)
 
 
 async def _trial(outage_s: float) -> tuple[str, float]:
