@@ -19,7 +19,6 @@ from .flower_sites import Federation, Process, make_node_key, make_tls, site_cal
 from .openai_server import OpenAICompatibleServer
 from .redis_server import free_port
 
-pytestmark = pytest.mark.integration
 SITES = ("site-a", "site-b", "site-c")
 
 
