@@ -27,12 +27,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the tests' OpenAI-compatible server and data helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' OpenAI-compatible server and data helpers
 
 from tests.integration.flower_sites import write_site
 from tests.integration.openai_server import OpenAICompatibleServer
 from tests.integration.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CLI = [sys.executable, "-m", "fedtextgrad_graph"]
 BIN = Path(sys.executable).parent

@@ -136,7 +136,10 @@ def test_the_server_killed_mid_round_resumes_without_repeating_site_calls(federa
         log=server_dir / "run.out",
     )
     federation.processes.append(run)
-    finished = lambda: {e["client_id"] for e in read_events(run_dir) if e["event"] == "client_finished" and e["round"] == 2}
+
+    def finished() -> set[str]:
+        return {e["client_id"] for e in read_events(run_dir) if e["event"] == "client_finished" and e["round"] == 2}
+
     wait_for(lambda: {"site-a", "site-b"} <= finished(), 180, "sites a and b to upload round 2")
     run.kill()
     assert "site-c" not in finished(), "site-c finished before the kill: the test lost its window"
