@@ -321,8 +321,8 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         thread_id = config["configurable"]["thread_id"]
         ns = config["configurable"].get("checkpoint_ns", "")
         t = self._thread(thread_id)
-        stored = checkpoint.copy()
-        values: dict[str, Any] = stored.pop("channel_values")  # type: ignore[misc]
+        stored = {key: value for key, value in checkpoint.items() if key != "channel_values"}
+        values: dict[str, Any] = checkpoint["channel_values"]
         full_metadata = get_checkpoint_metadata(config, metadata)
         record = _pack(
             *self.serde.dumps_typed(stored),
