@@ -24,29 +24,32 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.console import Console
 from rich.table import Table
 
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer
-from fedtextgrad_graph.site._textgrad import import_textgrad
 from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.runs import stream_run
+from fedtextgrad_graph.site._textgrad import import_textgrad
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write_data(path: Path, clients: int) -> None:
     spec = importlib.util.spec_from_file_location("make_data", ROOT / "examples" / "make_data.py")
+    assert spec is not None and spec.loader is not None
     make_data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_data)
     examples = make_data.object_counting(__import__("random").Random(0), clients * 3 + 20)
     path.write_text(json.dumps({"examples": examples}))
 
 
-def _config(clients: int, rounds: int, data_dir: Path) -> dict:
+def _config(clients: int, rounds: int, data_dir: Path) -> dict[str, Any]:
     train = clients * 3
     return {
         "run": {"name": "bench", "max_concurrency": 64, "data_dir": str(data_dir)},
@@ -65,11 +68,11 @@ def _config(clients: int, rounds: int, data_dir: Path) -> dict:
     }
 
 
-def _timed(saver, samples: list[float]) -> None:
+def _timed(saver: BaseCheckpointSaver[str], samples: list[float]) -> None:
     for name in ("aput", "aput_writes"):
         method = getattr(saver, name)
 
-        async def timed(*args, _method=method, **kwargs):
+        async def timed(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
                 return await _method(*args, **kwargs)
@@ -79,7 +82,7 @@ def _timed(saver, samples: list[float]) -> None:
         setattr(saver, name, timed)
 
 
-async def _run(config: dict, url: str) -> list[float]:
+async def _run(config: dict[str, Any], url: str) -> list[float]:
     cfg = parse_config(config, source="benchmark")
     model = SimulatedChatModel()
     runtime = FederationRuntime.create(cfg, models=dict.fromkeys(("task", "optimizer", "aggregator", "judge"), model))

@@ -27,12 +27,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the tests' OpenAI-compatible server and data helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' OpenAI-compatible server and data helpers
 
-from tests.integration.flower_sites import write_site  # noqa: E402
-from tests.integration.openai_server import OpenAICompatibleServer  # noqa: E402
-from tests.integration.redis_server import free_port  # noqa: E402
+from tests.integration.flower_sites import write_site
+from tests.integration.openai_server import OpenAICompatibleServer
+from tests.integration.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CLI = [sys.executable, "-m", "fedtextgrad_graph"]
 BIN = Path(sys.executable).parent
@@ -92,7 +93,7 @@ def _per_round(run_dir: Path) -> tuple[float, float]:
 
 def _calls_per_round(run_dir: Path) -> float:
     history = json.loads((run_dir / "results.json").read_text())["history"]
-    return sum(r["llm_calls"] for r in history) / len(history)
+    return float(sum(r["llm_calls"] for r in history) / len(history))
 
 
 def _start(command: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -141,7 +142,7 @@ def _flower(root: Path, server: Path, site_files: list[Path], *, default_isolati
             for site in site_files:
                 _wait_text(site.parent / f"{name}.out", "serving rounds", 120)
         command = [*CLI, "run", str(server), "--superlink", address, "--insecure", "--server-secret", str(root / "link" / "server.secret"), "--run-id", name]
-        run = subprocess.run(command, cwd=root, capture_output=True, text=True)
+        run = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
         if run.returncode:
             raise RuntimeError(run.stdout + run.stderr)
         return root / "runs" / name
@@ -167,7 +168,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="fedtextgrad-flower-bench-") as tmp:
                 root = Path(tmp)
                 local, server, site_files = _write(root, sites, args.rounds, endpoint.base_url)
-                done = subprocess.run([*CLI, "run", str(local), "--run-id", "local"], cwd=root, capture_output=True, text=True)
+                done = subprocess.run([*CLI, "run", str(local), "--run-id", "local"], cwd=root, capture_output=True, text=True, check=False)
                 if done.returncode:
                     raise RuntimeError(done.stdout + done.stderr)
                 first_local, local_round = _per_round(root / "runs" / "local")

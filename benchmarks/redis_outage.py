@@ -17,15 +17,16 @@ import threading
 import time
 from pathlib import Path
 
+from langgraph.checkpoint.base import Checkpoint
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fedtextgrad_graph import create_checkpointer  # noqa: E402
-from tests.integration.redis_server import RedisServer  # noqa: E402
+from fedtextgrad_graph import create_checkpointer
+from tests.integration.redis_server import RedisServer
 
-CHECKPOINT = {"v": 4, "id": "1", "ts": "", "channel_values": {"x": 1}, "channel_versions": {"x": "1"}, "versions_seen": {}}
+CHECKPOINT = Checkpoint(v=4, id="1", ts="", channel_values={"x": 1}, channel_versions={"x": "1"}, versions_seen={}, updated_channels=None)
 
 
 async def _trial(outage_s: float) -> tuple[str, float]:
@@ -40,7 +41,7 @@ async def _trial(outage_s: float) -> tuple[str, float]:
                 try:
                     await saver.aput({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, CHECKPOINT, {}, {"x": "1"})
                     return "written", time.monotonic() - started
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the outcome is the measurement
                     return f"failed: {type(exc).__name__}", time.monotonic() - started
         finally:
             restart.join()

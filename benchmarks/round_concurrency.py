@@ -14,22 +14,23 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
+from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
 from rich.table import Table
 
-from langgraph.checkpoint.memory import InMemorySaver
-
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel
-from fedtextgrad_graph.site._textgrad import import_textgrad
 from fedtextgrad_graph.config import parse_config
+from fedtextgrad_graph.models import LLMCallRecord
 from fedtextgrad_graph.runs import stream_run
+from fedtextgrad_graph.site._textgrad import import_textgrad
 
 CRITICAL_PATH_CALLS = 8
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
 
 
-def _config(clients: int, data_dir: Path, max_concurrency: int) -> dict:
+def _config(clients: int, data_dir: Path, max_concurrency: int) -> dict[str, Any]:
     return {
         "run": {"name": "bench", "max_concurrency": max_concurrency, "data_dir": str(data_dir)},
         "tasks": {
@@ -50,7 +51,7 @@ def _config(clients: int, data_dir: Path, max_concurrency: int) -> dict:
 async def _measure(clients: int, latency: float, data_dir: Path, max_concurrency: int) -> tuple[float, int]:
     calls = 0
 
-    def count(_record) -> None:
+    def count(_record: LLMCallRecord) -> None:
         nonlocal calls
         calls += 1
 

@@ -74,7 +74,7 @@ def _write_data(path: Path, n: int = 180) -> None:
     examples = []
     for _ in range(n):
         items, counts = rng.sample(FRUITS, 3), [rng.randint(1, 3) for _ in range(3)]
-        listed = [f"{WORDS[c]} {item}{'s' if c > 1 else ''}" for item, c in zip(items, counts)]
+        listed = [f"{WORDS[c]} {item}{'s' if c > 1 else ''}" for item, c in zip(items, counts, strict=True)]
         examples.append({"input": f"I have {listed[0]}, {listed[1]}, and {listed[2]}. How many fruits do I have?", "target": str(sum(counts))})
     path.write_text(json.dumps({"examples": examples}), encoding="utf-8")
 

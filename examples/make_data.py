@@ -38,7 +38,7 @@ def object_counting(rng: random.Random, n: int) -> list[dict[str, str]]:
         category = rng.choice(sorted(CATEGORIES))
         items = rng.sample(CATEGORIES[category], rng.randint(2, 5))
         counts = [rng.randint(1, 3) for _ in items]
-        listed = [_plural(item, c) for item, c in zip(items, counts)]
+        listed = [_plural(item, c) for item, c in zip(items, counts, strict=True)]
         text = " and ".join(listed) if len(listed) == 2 else ", ".join(listed[:-1]) + f", and {listed[-1]}"
         examples.append({"input": f"I have {text}. How many {category} do I have?", "target": str(sum(counts))})
     return examples

@@ -32,6 +32,8 @@ from .transport import ClientTransport, ClientUnavailable, LocalTransport, Trans
 from .wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 
 __all__ = [
+    "EVENT_DATA",
+    "EVENT_KINDS",
     "Aggregator",
     "CheckpointError",
     "ClientTransport",
@@ -42,6 +44,7 @@ __all__ = [
     "DataError",
     "EvaluateRequest",
     "EvaluateResult",
+    "EventKind",
     "Example",
     "FedTextGradConfig",
     "FederatedPrompt",
@@ -51,11 +54,12 @@ __all__ = [
     "PromptedApp",
     "RoundRecord",
     "RoundState",
+    "RunAwaitingReview",
     "RunEvent",
     "RunExistsError",
-    "RunPaused",
     "RunLeaseHeld",
     "RunLeaseLost",
+    "RunPaused",
     "SimulatedChatModel",
     "Site",
     "SummarizeAggregator",
@@ -84,8 +88,4 @@ __all__ = [
     "register_screen",
     "register_transport",
     "run_federated",
-    "RunAwaitingReview",
-    "EVENT_DATA",
-    "EVENT_KINDS",
-    "EventKind",
 ]

@@ -6,8 +6,8 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,16 +17,16 @@ __all__ = [
     "ConfigError",
     "ConvergenceConfig",
     "EvaluationConfig",
-    "FederationConfig",
     "FedTextGradConfig",
+    "FederationConfig",
     "FlowerSettings",
     "GuardConfig",
     "LocalTrainingConfig",
     "ModelSpec",
     "ModelsConfig",
     "PromptConfig",
-    "RoleModels",
     "ReviewConfig",
+    "RoleModels",
     "RunSettings",
     "ScreeningConfig",
     "SplitRanges",

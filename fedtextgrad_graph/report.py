@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .report_counts import client_scores_html, empty_replies_html
-from .text import compose_prompt
 from .runs import results_payload
+from .text import compose_prompt
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -202,7 +202,7 @@ def _validation_figure(history: Sequence[Mapping[str, Any]], baseline: float | N
     if baseline is not None:
         ax.plot([0], [baseline], "s", markersize=8, color="#777777", label="baseline (initial prompt)")
     best = dict(points).get(best_round) if best_round is not None else None
-    if best is not None:
+    if best_round is not None and best is not None:
         ax.plot([best_round], [best], "*", markersize=16, color="#d4a017", label=f"best: round {best_round}")
         ax.annotate(f"{best:.3f}", (best_round, best), textcoords="offset points", xytext=(0, 10), ha="center")
     ax.set(xlabel="round", ylabel="validation accuracy", ylim=(-0.02, 1.1), title="Validation accuracy per round")
@@ -272,7 +272,7 @@ def _updates_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
     for outcome, color in OUTCOME_COLORS.items():
         counts = [sum(m.get(outcome, 0) for m in r["client_metrics"].values()) for r in history]
         ax.bar(rounds, counts, bottom=bottom, color=color, label=outcome, width=0.6)
-        bottom = [b + c for b, c in zip(bottom, counts)]
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax.set(xlabel="round", ylabel="local steps", title="Local steps per round, by outcome")
     _x_span(ax, rounds[0], rounds[-1])
     _integer_ticks(ax.yaxis)
@@ -479,10 +479,14 @@ def _round_section(r: _Round, best_round: int | None) -> str:
             )
         parts += [
             f'<div class="arrow">↓ aggregated into the global prompt of round {r.round}</div>',
-            f'<div class="global"><div class="label">Global prompt of round {r.round} · {html.escape(about)}</div>'
-            f'<div class="prompt">{html.escape(r.global_prompt)}</div></div>',
-            f'<div class="diff"><div class="label">Changes from {origin}</div>'
-            f'<div class="prompt">{_diff_or_unchanged(r.start_prompt, r.global_prompt)}</div></div>',
+            (
+                f'<div class="global"><div class="label">Global prompt of round {r.round} · {html.escape(about)}</div>'
+                f'<div class="prompt">{html.escape(r.global_prompt)}</div></div>'
+            ),
+            (
+                f'<div class="diff"><div class="label">Changes from {origin}</div>'
+                f'<div class="prompt">{_diff_or_unchanged(r.start_prompt, r.global_prompt)}</div></div>'
+            ),
         ]
         if r.record is not None and "review" in r.record:
             parts.append(_review_line(r.record["review"]))

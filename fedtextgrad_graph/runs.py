@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -40,21 +40,21 @@ INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph 
 RESUME = "__resume__"  # the pending-writes key of the answer to an interrupt
 
 __all__ = [
+    "RunAwaitingReview",
     "RunEvent",
     "RunExistsError",
     "RunPaused",
+    "awaiting_review",
     "configured_models",
-    "run_federated",
-    "run_config",
+    "latest_prompt",
     "new_run_id",
     "results_payload",
+    "run_config",
+    "run_federated",
     "run_status",
     "saved_state",
     "stream_run",
     "write_run_files",
-    "RunAwaitingReview",
-    "awaiting_review",
-    "latest_prompt",
 ]
 
 
@@ -72,7 +72,10 @@ def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     return {"configurable": {"thread_id": run_id}, "recursion_limit": 10 * config.convergence.max_rounds + 20}
 
 
-async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any] | None:
+_SubgraphUpdate: TypeAlias = "tuple[tuple[str, ...], dict[str, Any]]"  # (namespace, {node: update})
+
+
+async def saved_state(checkpointer: BaseCheckpointSaver[str], run_id: str) -> dict[str, Any] | None:
     """The round-graph state of a run's latest checkpoint, without building the graph.
 
     Includes the uploads (and failures) of clients that finished the round in progress: until
@@ -85,7 +88,8 @@ async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[st
     if saved is None:
         return None
     state = dict(saved.checkpoint["channel_values"])
-    paused_task, answers = None, {}
+    paused_task: str | None = None
+    answers: dict[str, int] = {}
     for task_id, channel, value in saved.pending_writes or ():
         if channel in ("client_updates", "client_failures"):
             state[channel] = merge_by_key(state.get(channel), value)
@@ -93,7 +97,7 @@ async def saved_state(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[st
             state["paused"], paused_task = _interrupt_value(value), task_id
         elif channel == RESUME and isinstance(value, list):
             answers[task_id] = len(value)  # the answers a node's interrupts got so far
-    if "paused" in state and answers.get(paused_task, 0) >= state["paused"].get("attempt", 1):
+    if paused_task is not None and answers.get(paused_task, 0) >= state["paused"].get("attempt", 1):
         del state["paused"]  # answered: a resume continues from the answer
     return state
 
@@ -158,7 +162,7 @@ def run_status(state: dict[str, Any]) -> str:
 def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]:
     if chunk.get("__metadata__", {}).get("cached"):
         return []  # a write replayed from the checkpoint on resume: it was reported before
-    events = []
+    events: list[RunEvent] = []
     for node, update in chunk.items():
         if node.startswith("__") or not update:
             continue
@@ -221,7 +225,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
 
 async def stream_run(
     runtime: FederationRuntime,
-    checkpointer: BaseCheckpointSaver,
+    checkpointer: BaseCheckpointSaver[str],
     run_id: str,
     *,
     resume: bool,
@@ -251,7 +255,7 @@ async def stream_run(
 
 async def _stream_run(
     runtime: FederationRuntime,
-    checkpointer: BaseCheckpointSaver,
+    checkpointer: BaseCheckpointSaver[str],
     run_id: str,
     *,
     resume: bool,
@@ -270,9 +274,8 @@ async def _stream_run(
         runtime.transport.on_event = lambda kind, data: on_event(RunEvent(cast(EventKind, kind), data))
     await runtime.transport.start(run_id=run_id)
     pause: dict[str, Any] | None = None
-    async for namespace, chunk in graph.astream(
-        graph_input, config, durability="sync", stream_mode="updates", subgraphs=True
-    ):
+    async for item in graph.astream(graph_input, config, durability="sync", stream_mode="updates", subgraphs=True):
+        namespace, chunk = cast(_SubgraphUpdate, item)  # langgraph types every stream mode's items alike
         if not namespace and INTERRUPT in chunk:
             pause = _interrupt_value(chunk[INTERRUPT])
             if on_event is not None:
@@ -306,7 +309,7 @@ async def run_federated(
     config: FedTextGradConfig,
     *,
     run_id: str | None = None,
-    checkpointer: BaseCheckpointSaver | None = None,
+    checkpointer: BaseCheckpointSaver[str] | None = None,
     models: Mapping[str, BaseChatModel | Answerer] | None = None,
     data: FederatedData | None = None,
     scorers: Mapping[str, Scorer] | None = None,

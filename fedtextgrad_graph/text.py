@@ -36,7 +36,7 @@ def check_tokenizer(name: str) -> None:
     if name != "wordpiece":
         try:
             _tiktoken_encoding(name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a download, cache or name failure: each is one line
             raise ValueError(f"tokenizer {name!r} is not available ({exc}); use tokenizer = \"wordpiece\" offline") from None
 
 

@@ -6,9 +6,12 @@ The same types serve the in-process transport and Flower (as JSON in a message).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import (
+    Literal,
+    NotRequired,  # pydantic validates these (Flower replies) on Python < 3.12
+)
 
-from typing_extensions import NotRequired, TypedDict  # pydantic validates these (Flower replies) on Python < 3.12
+from typing_extensions import TypedDict
 
 __all__ = [
     "ClientScore",

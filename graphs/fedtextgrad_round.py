@@ -21,9 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from langgraph.graph.state import CompiledStateGraph
-
-from fedtextgrad_graph import FedTextGradConfig, FederationRuntime, build_round_graph, load_config
+from fedtextgrad_graph import FederationRuntime, FedTextGradConfig, build_round_graph, load_config
+from fedtextgrad_graph.server.graph import RoundGraph
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "object_counting.toml"
 DEFAULT_MODEL = "simulated"
@@ -37,7 +36,7 @@ def studio_config() -> FedTextGradConfig:
 
 
 @asynccontextmanager
-async def make_graph() -> AsyncIterator[CompiledStateGraph]:
+async def make_graph() -> AsyncIterator[RoundGraph]:
     """The round graph over a fresh runtime, for one server request."""
     # Reads files and imports TextGrad (seconds, the first time): off the event loop.
     runtime = await asyncio.to_thread(FederationRuntime.create, studio_config())

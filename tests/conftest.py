@@ -29,7 +29,7 @@ def counting_examples(n: int, seed: int = 7) -> list[dict[str, str]]:
     for _ in range(n):
         items = rng.sample(ITEMS, 3)
         counts = [rng.randint(1, 3) for _ in items]
-        listed = [f"{NUMBER_WORDS[c]} {item}{'s' if c > 1 else ''}" for item, c in zip(items, counts)]
+        listed = [f"{NUMBER_WORDS[c]} {item}{'s' if c > 1 else ''}" for item, c in zip(items, counts, strict=True)]
         question = f"I have {listed[0]}, {listed[1]}, and {listed[2]}. How many fruits do I have?"
         examples.append({"input": question, "target": str(sum(counts))})
     return examples
@@ -129,11 +129,16 @@ class ScriptedChatModel(BaseChatModel):
 
 
 class LatencyModel(SimulatedChatModel):
-    """The simulated model with a fixed latency, recording how many calls were in flight."""
+    """The simulated model with a fixed latency, recording how many calls were in flight at
+    once and in how many waves they ran: a call's wave is one more than the deepest wave among
+    the calls that had finished when it started. Calls that overlap share a wave, so with the
+    independent calls of a round in flight together the waves are its longest chain of
+    dependent calls; run one at a time, every call is a wave of its own."""
 
     _in_flight: int = PrivateAttr(default=0)
     _max_in_flight: int = PrivateAttr(default=0)
     _calls: int = PrivateAttr(default=0)
+    _finished_wave: int = PrivateAttr(default=0)
 
     @property
     def max_in_flight(self) -> int:
@@ -143,14 +148,20 @@ class LatencyModel(SimulatedChatModel):
     def calls(self) -> int:
         return self._calls
 
+    @property
+    def waves(self) -> int:
+        return self._finished_wave
+
     async def _agenerate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
         self._in_flight += 1
         self._calls += 1
         self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        wave = self._finished_wave + 1
         try:
             return await super()._agenerate(messages, stop, run_manager, **kw)
         finally:
             self._in_flight -= 1
+            self._finished_wave = max(self._finished_wave, wave)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

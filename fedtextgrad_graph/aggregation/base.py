@@ -74,7 +74,7 @@ def create_aggregator(strategy: str, generate: Generate | None = None) -> Aggreg
     if cls is None:
         raise ValueError(f"unknown aggregation strategy {strategy!r}; choose one of {', '.join(aggregator_names())}")
     if not cls.needs_model:
-        return cls()  # type: ignore[call-arg]
+        return cls()
     if generate is None:
         raise ValueError(f"the {strategy} strategy needs an aggregator model")
     return cls(generate)  # type: ignore[call-arg]

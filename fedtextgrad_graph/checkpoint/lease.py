@@ -25,13 +25,19 @@ import sqlite3
 import time
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from .redis_saver import AsyncRedisSaver
 
 __all__ = [
     "LEASE_TTL_S",
@@ -46,6 +52,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # 15 s: a holder that is alive renews three times per TTL, so two missed renewals (a store
 # restart of a few seconds, a stalled event loop) never lose the lease; a holder killed on
@@ -115,11 +122,11 @@ class RunLease(ABC):
     """A saver's lease records. Every operation is atomic in the store (two processes can
     never both hold a run) and compares the holder's token before changing its record."""
 
-    def __init__(self, saver: BaseCheckpointSaver) -> None:
+    def __init__(self, saver: BaseCheckpointSaver[str]) -> None:
         self.saver = saver
 
     @classmethod
-    async def open(cls, saver: BaseCheckpointSaver) -> RunLease:
+    async def open(cls, saver: BaseCheckpointSaver[str]) -> RunLease:
         """The lease store of ``saver`` (may pick another implementation, e.g. in memory)."""
         return cls(saver)
 
@@ -140,15 +147,15 @@ class RunLease(ABC):
         """Delete ``holder``'s record (nothing if another holds the run)."""
 
 
-_LEASES: dict[type[BaseCheckpointSaver], type[RunLease]] = {}
+_LEASES: dict[type[BaseCheckpointSaver[str]], type[RunLease]] = {}
 
 
-def register_run_lease(saver_type: type[BaseCheckpointSaver], lease_type: type[RunLease]) -> None:
+def register_run_lease(saver_type: type[BaseCheckpointSaver[str]], lease_type: type[RunLease]) -> None:
     """Use ``lease_type`` for savers of ``saver_type`` (and its subclasses)."""
     _LEASES[saver_type] = lease_type
 
 
-async def run_lease_for(saver: BaseCheckpointSaver) -> RunLease:
+async def run_lease_for(saver: BaseCheckpointSaver[str]) -> RunLease:
     """The lease store of ``saver``'s type; process-local for a type with none registered."""
     _register_builtin()
     for cls in type(saver).__mro__:
@@ -161,7 +168,7 @@ async def run_lease_for(saver: BaseCheckpointSaver) -> RunLease:
 class MemoryRunLease(RunLease):
     """Process-local records, per saver (for ``InMemorySaver``, which no other process sees)."""
 
-    _records: weakref.WeakKeyDictionary[Any, dict[str, tuple[LeaseHolder, float]]] = weakref.WeakKeyDictionary()
+    _records: ClassVar[weakref.WeakKeyDictionary[Any, dict[str, tuple[LeaseHolder, float]]]] = weakref.WeakKeyDictionary()
 
     def _table(self) -> dict[str, tuple[LeaseHolder, float]]:
         return self._records.setdefault(self.saver, {})
@@ -199,18 +206,19 @@ class SqliteRunLease(RunLease):
     """A table in the saver's database file, changed in ``BEGIN IMMEDIATE`` transactions on a
     connection of its own (so the saver's transactions are never mixed with the lease's)."""
 
-    def __init__(self, saver: BaseCheckpointSaver, path: str) -> None:
+    def __init__(self, saver: BaseCheckpointSaver[str], path: str) -> None:
         super().__init__(saver)
         self.path = path
 
     @classmethod
-    async def open(cls, saver: BaseCheckpointSaver) -> RunLease:
-        async with saver.conn.execute("PRAGMA database_list") as cursor:  # type: ignore[attr-defined]
+    async def open(cls, saver: BaseCheckpointSaver[str]) -> RunLease:
+        sqlite_saver = cast("AsyncSqliteSaver", saver)  # registered for AsyncSqliteSaver only
+        async with sqlite_saver.conn.execute("PRAGMA database_list") as cursor:
             rows = await cursor.fetchall()
         path = next((row[2] for row in rows if row[1] == "main"), "")
         return cls(saver, path) if path else MemoryRunLease(saver)  # an in-memory database
 
-    def _transaction(self, work: Any) -> Any:
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -225,7 +233,7 @@ class SqliteRunLease(RunLease):
         finally:
             conn.close()
 
-    async def _run(self, work: Any) -> Any:
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self._transaction, work)
 
     async def acquire(self, run_id: str, holder: LeaseHolder, ttl_s: float) -> LeaseHolder | None:
@@ -287,11 +295,15 @@ class RedisRunLease(RunLease):
     """A key next to the run's checkpoints (``P:{T}:lease``): ``SET NX PX`` to take it,
     token-comparing scripts to renew, hand over and release it; Redis expires it."""
 
+    @property
+    def _redis(self) -> AsyncRedisSaver:
+        return cast("AsyncRedisSaver", self.saver)  # registered for AsyncRedisSaver only
+
     def _key(self, run_id: str) -> str:
-        return self.saver.lease_key(run_id)  # type: ignore[attr-defined]
+        return self._redis.lease_key(run_id)
 
     async def acquire(self, run_id: str, holder: LeaseHolder, ttl_s: float) -> LeaseHolder | None:
-        client = self.saver.client  # type: ignore[attr-defined]
+        client = self._redis.client
         while True:
             if await client.set(self._key(run_id), holder.to_json(), nx=True, px=int(ttl_s * 1000)):
                 return None
@@ -300,17 +312,17 @@ class RedisRunLease(RunLease):
                 return LeaseHolder.from_json(current)
 
     async def replace(self, run_id: str, old: LeaseHolder, new: LeaseHolder, ttl_s: float) -> bool:
-        client = self.saver.client  # type: ignore[attr-defined]
+        client = self._redis.client
         return bool(await client.eval(_REDIS_REPLACE, 1, self._key(run_id), old.token, new.to_json(), int(ttl_s * 1000)))
 
     async def renew(self, run_id: str, holder: LeaseHolder, ttl_s: float) -> bool:
-        client = self.saver.client  # type: ignore[attr-defined]
+        client = self._redis.client
         return bool(
             await client.eval(_REDIS_RENEW, 1, self._key(run_id), holder.token, int(ttl_s * 1000), holder.to_json())
         )
 
     async def release(self, run_id: str, holder: LeaseHolder) -> None:
-        await self.saver.client.eval(_REDIS_RELEASE, 1, self._key(run_id), holder.token)  # type: ignore[attr-defined]
+        await self._redis.client.eval(_REDIS_RELEASE, 1, self._key(run_id), holder.token)
 
 
 def _register_builtin() -> None:
@@ -320,7 +332,7 @@ def _register_builtin() -> None:
     _LEASES.setdefault(AsyncSqliteSaver, SqliteRunLease)
 
 
-class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_run_lease(saver, run_id):``
+class hold_run_lease:  # a class used like a function: ``async with hold_run_lease(saver, run_id):``
     """Hold the lease of ``run_id`` in ``saver``'s store for the body of an ``async with``.
 
     Raises :class:`RunLeaseHeld` on entry if another live process holds it. If the heartbeat
@@ -331,7 +343,7 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
     """
 
     def __init__(
-        self, saver: BaseCheckpointSaver, run_id: str, *, ttl_s: float = LEASE_TTL_S, renew_every_s: float = RENEW_EVERY_S
+        self, saver: BaseCheckpointSaver[str], run_id: str, *, ttl_s: float = LEASE_TTL_S, renew_every_s: float = RENEW_EVERY_S
     ) -> None:
         self.saver = saver
         self.run_id = run_id
@@ -355,6 +367,7 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
                 logger.info("took over run %s from %s, which no longer exists", self.run_id, current.describe())
                 break
         else:
+            assert current is not None  # every pass that did not break met a holder
             raise RunLeaseHeld(self.run_id, current)
         self._owner = asyncio.current_task()
         self._heartbeat = asyncio.create_task(self._beat(), name=f"lease heartbeat of {self.run_id}")
@@ -366,7 +379,7 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
             await asyncio.sleep(self.renew_every_s)
             try:
                 held = await self._lease.renew(self.run_id, self.holder, self.ttl_s)
-            except Exception as exc:  # the store is down: so are this run's own writes, which fail on their own
+            except Exception as exc:  # noqa: BLE001 - the store is down: so are this run's own writes, which fail on their own
                 logger.warning("could not renew the lease of run %s (will retry): %s", self.run_id, exc)
                 continue
             if not held:
@@ -390,5 +403,5 @@ class hold_run_lease:  # noqa: N801 - used like a function: ``async with hold_ru
         assert self._lease is not None
         try:
             await self._lease.release(self.run_id, self.holder)
-        except Exception as release_error:  # the record expires by itself
+        except Exception as release_error:  # noqa: BLE001 - the record expires by itself
             logger.warning("could not release the lease of run %s: %s", self.run_id, release_error)

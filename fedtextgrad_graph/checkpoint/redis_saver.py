@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import ormsgpack
@@ -48,11 +48,11 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    SerializerProtocol,
     get_checkpoint_id,
     get_checkpoint_metadata,
     writes_sort_key,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -83,13 +83,16 @@ redis.call('SREM', KEYS[2], ARGV[1])
 return #keys
 """
 
+R = TypeVar("R")  # what a plan returns
+
 
 def _pack(*items: Any) -> bytes:
     return ormsgpack.packb(list(items))
 
 
 def _unpack(data: bytes) -> list[Any]:
-    return ormsgpack.unpackb(data)
+    items: list[Any] = ormsgpack.unpackb(data)
+    return items
 
 
 @dataclass(frozen=True)
@@ -190,15 +193,15 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         t = self._thread(thread_id)
         decoded = [self._decode(record) for _, _, record in refs]
         commands: list[tuple[Any, ...]] = []
-        for (ns, cid, _), (checkpoint, _, _) in zip(refs, decoded):
+        for (ns, cid, _), (checkpoint, _, _) in zip(refs, decoded, strict=True):
             fields = [f"{ch}{_SEP}{ver}" for ch, ver in checkpoint["channel_versions"].items()]
             commands += [("HGETALL", t.writes(ns, cid)), ("HMGET", t.blobs(ns), *fields) if fields else ("PING",)]
         results = yield _Batch(commands)
         tuples = []
-        for i, ((ns, cid, _), (checkpoint, metadata, parent)) in enumerate(zip(refs, decoded)):
+        for i, ((ns, cid, _), (checkpoint, metadata, parent)) in enumerate(zip(refs, decoded, strict=True)):
             writes, blobs = results[2 * i], results[2 * i + 1]
             values = {}
-            for channel, blob in zip(checkpoint["channel_versions"], blobs if isinstance(blobs, list) else []):
+            for channel, blob in zip(checkpoint["channel_versions"], blobs if isinstance(blobs, list) else [], strict=False):
                 if blob is not None:
                     kind, data = _unpack(blob)
                     if kind != "empty":
@@ -287,7 +290,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
             count = [] if filter or remaining is None else ["LIMIT", 0, remaining]
             id_lists = yield _Batch([("ZREVRANGEBYLEX", t.order(ns), upper, "-", *count) for ns in namespaces])
             candidates = sorted(
-                ((_text(cid), ns) for ns, ids in zip(namespaces, id_lists) for cid in ids), reverse=True
+                ((_text(cid), ns) for ns, ids in zip(namespaces, id_lists, strict=True) for cid in ids), reverse=True
             )
             if wanted_id:
                 candidates = [(cid, ns) for cid, ns in candidates if cid == wanted_id]
@@ -295,7 +298,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
                 page = candidates[start : start + _PAGE]
                 records = yield _Batch([("HGET", t.checkpoints(ns), cid) for cid, ns in page])
                 refs = []
-                for (cid, ns), record in zip(page, records):
+                for (cid, ns), record in zip(page, records, strict=True):
                     if record is None:
                         continue
                     if filter:
@@ -305,8 +308,8 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
                     refs.append((ns, cid, record))
                     if remaining is not None and len(refs) == remaining:
                         break
-                for tup in (yield from self._load_tuples(thread_id, refs)):
-                    yield tup
+                tuples = yield from self._load_tuples(thread_id, refs)
+                yield from tuples
                 if remaining is not None:
                     remaining -= len(refs)
                     if remaining <= 0:
@@ -318,8 +321,8 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         thread_id = config["configurable"]["thread_id"]
         ns = config["configurable"].get("checkpoint_ns", "")
         t = self._thread(thread_id)
-        stored = checkpoint.copy()
-        values: dict[str, Any] = stored.pop("channel_values")  # type: ignore[misc]
+        stored = {key: value for key, value in checkpoint.items() if key != "channel_values"}
+        values: dict[str, Any] = checkpoint["channel_values"]
         full_metadata = get_checkpoint_metadata(config, metadata)
         record = _pack(
             *self.serde.dumps_typed(stored),
@@ -398,7 +401,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
         (members,) = yield _Batch([("SMEMBERS", t.namespaces)])
         namespaces = sorted(_text(m) for m in members)
         id_lists = yield _Batch([("ZREVRANGEBYLEX", t.order(ns), "+", "-") for ns in namespaces])
-        return {ns: [_text(i) for i in ids] for ns, ids in zip(namespaces, id_lists)}
+        return {ns: [_text(i) for i in ids] for ns, ids in zip(namespaces, id_lists, strict=True)}
 
     def _copy_thread_plan(self, source_id: str, target_id: str) -> Generator[_Batch, list[Any], None]:
         src, dst = self._thread(source_id), self._thread(target_id)
@@ -457,7 +460,7 @@ class _RedisCheckpointLogic(BaseCheckpointSaver[str]):
             results = yield _Batch(reads)
             records, blob_fields = results[: len(latest)], results[len(latest) :]
             commands: list[tuple[Any, ...]] = []
-            for (ns, keep), record, fields in zip(latest, records, blob_fields):
+            for (ns, _), record, fields in zip(latest, records, blob_fields, strict=True):
                 old = ids_by_ns[ns][1:]
                 if old:
                     commands += [("HDEL", t.checkpoints(ns), *old), ("ZREM", t.order(ns), *old)]
@@ -488,7 +491,7 @@ _RETRIES = 15
 _PERSISTENCE = [("CONFIG", "GET", "save"), ("CONFIG", "GET", "appendonly")]
 
 
-def _pool_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
+def _pool_options(retry: type[Retry | AsyncRetry]) -> dict[str, Any]:
     """Connections for many concurrent graph tasks: callers wait for a free connection
     rather than fail, and a dropped connection is retried (every write is idempotent).
     ``retry`` is redis-py's blocking or asyncio ``Retry``: the blocking one given to an
@@ -515,7 +518,7 @@ def _unreachable(where: str, exc: Exception) -> CheckpointError:
     return CheckpointError(f"Redis at {where} is unreachable: {exc}")
 
 
-def _probe_options(retry: type[Retry] | type[AsyncRetry]) -> dict[str, Any]:
+def _probe_options(retry: type[Retry | AsyncRetry]) -> dict[str, Any]:
     """One attempt, no retries: a wrong URL fails at once, before the patient pool is used."""
     return {"retry": retry(ExponentialBackoff(), retries=0), "socket_connect_timeout": 5, "socket_timeout": 10}
 
@@ -570,18 +573,19 @@ class RedisSaver(_RedisCheckpointLogic):
             client.close()
             client.connection_pool.disconnect()
 
-    def _run(self, plan: Generator[Any, Any, Any]) -> Any:
-        result = None
+    def _run(self, plan: Generator[_Batch, list[Any], R]) -> R:
         try:
+            step = next(plan)
             while True:
-                step = plan.send(result)
-                result = self._execute(step)
+                step = plan.send(self._execute(step))
         except StopIteration as stop:
-            return stop.value
+            result: R = stop.value
+            return result
 
     def _execute(self, batch: _Batch) -> list[Any]:
         try:
-            return _pipeline(self.client, batch).execute()
+            replies: list[Any] = _pipeline(self.client, batch).execute()
+            return replies
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
@@ -676,18 +680,19 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
             await client.aclose()
             await client.connection_pool.disconnect()
 
-    async def _run(self, plan: Generator[Any, Any, Any]) -> Any:
-        result = None
+    async def _run(self, plan: Generator[_Batch, list[Any], R]) -> R:
         try:
+            step = next(plan)
             while True:
-                step = plan.send(result)
-                result = await self._execute(step)
+                step = plan.send(await self._execute(step))
         except StopIteration as stop:
-            return stop.value
+            result: R = stop.value
+            return result
 
     async def _execute(self, batch: _Batch) -> list[Any]:
         try:
-            return await _pipeline(self.client, batch).execute()
+            replies: list[Any] = await _pipeline(self.client, batch).execute()
+            return replies
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise _unreachable(self._where, exc) from exc
 
@@ -745,7 +750,7 @@ class AsyncRedisSaver(_RedisCheckpointLogic):
         await self._run(self._prune_plan(thread_ids, strategy))
 
     # Blocking access from other threads, as AsyncSqliteSaver allows.
-    def _from_thread(self, coro: Any) -> Any:
+    def _from_thread(self, coro: Coroutine[Any, Any, R]) -> R:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -60,7 +61,7 @@ def _redis_options(url: str) -> tuple[str, str, float | None]:
 
 
 @asynccontextmanager
-async def create_checkpointer(url: str, *, read_only: bool = False) -> AsyncIterator[BaseCheckpointSaver]:
+async def create_checkpointer(url: str, *, read_only: bool = False) -> AsyncIterator[BaseCheckpointSaver[str]]:
     """Open the saver for a checkpoint URL; close it on exit.
 
     ``sqlite:///path`` (SQLite file), ``memory://`` (in process, not resumable), or
@@ -90,7 +91,7 @@ async def create_checkpointer(url: str, *, read_only: bool = False) -> AsyncIter
         yield saver
 
 
-async def _open_redis(stack: AsyncExitStack, url: str, *, read_only: bool) -> BaseCheckpointSaver:
+async def _open_redis(stack: AsyncExitStack, url: str, *, read_only: bool) -> BaseCheckpointSaver[str]:
     try:
         from .redis_saver import AsyncRedisSaver
     except ImportError:
@@ -110,7 +111,7 @@ async def _open_redis(stack: AsyncExitStack, url: str, *, read_only: bool) -> Ba
     return saver
 
 
-async def _open_sqlite(stack: AsyncExitStack, url: str, *, read_only: bool) -> BaseCheckpointSaver:
+async def _open_sqlite(stack: AsyncExitStack, url: str, *, read_only: bool) -> BaseCheckpointSaver[str]:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -130,7 +131,7 @@ async def _open_sqlite(stack: AsyncExitStack, url: str, *, read_only: bool) -> B
     return saver
 
 
-def _try_sqlite(database: str, statement: str, *, uri: bool = False) -> list[tuple]:
+def _try_sqlite(database: str, statement: str, *, uri: bool = False) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(database, uri=uri, isolation_level=None)
     try:
         return conn.execute(statement).fetchall()
@@ -138,7 +139,7 @@ def _try_sqlite(database: str, statement: str, *, uri: bool = False) -> list[tup
         conn.close()
 
 
-async def _open_sqlite_read_only(stack: AsyncExitStack, url: str, path: Path) -> BaseCheckpointSaver:
+async def _open_sqlite_read_only(stack: AsyncExitStack, url: str, path: Path) -> BaseCheckpointSaver[str]:
     """``mode=ro``, or ``immutable=1`` when no ``-wal`` file exists (no writer since the last
     clean close): then SQLite creates no ``-wal``/``-shm`` files next to the database either."""
     import aiosqlite

@@ -19,18 +19,18 @@ from ..config import ConfigError, FedTextGradConfig, load_config, parse_config
 from ..data import DataError
 from ..run_ids import check_run_id
 from ..runs import (
+    RunAwaitingReview,
     RunExistsError,
     RunPaused,
+    awaiting_review,
     configured_models,
+    latest_prompt,
     new_run_id,
     results_payload,
     run_status,
     saved_state,
     stream_run,
     write_run_files,
-    RunAwaitingReview,
-    awaiting_review,
-    latest_prompt,
 )
 from ..server import FederationRuntime
 from ..server.review import ReviewDecision, review_message
@@ -168,7 +168,7 @@ async def _execute(
         except (KeyboardInterrupt, asyncio.CancelledError):
             errors.print(f"interrupted; resume with: {hint}", markup=False)
             raise typer.Exit(interruption.exit_code) from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stopped the run: keep what finished, say how to resume
             try:
                 partial = await saved_state(checkpointer, run_id)
             except CheckpointError:

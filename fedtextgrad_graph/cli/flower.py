@@ -91,7 +91,10 @@ def superlink(
             fail(f"--site-key {client_id}: {exc}")
     if keys and not node_auth:
         fail("--site-key registers keys for --node-auth; add --node-auth")
-    tls = None if insecure else TLSFiles(*(p.resolve() for p in tls_files))  # type: ignore[union-attr]
+    tls = None
+    if not insecure:
+        assert ssl_certfile and ssl_keyfile and ssl_ca_certfile  # all three, checked above
+        tls = TLSFiles(ssl_certfile.resolve(), ssl_keyfile.resolve(), ssl_ca_certfile.resolve())
     ensure_folder(state_dir, "--state-dir")
     secret = ensure_server_secret(state_dir / "server.secret")
     command = superlink_command(
@@ -105,9 +108,9 @@ def superlink(
             fail(f"the SuperLink did not start; its log ({link.log}) ends with:\n{link.tail()}", code=1)
         address = f"{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         settings = FlowerSettings(superlink=address, insecure=insecure, root_certificates=str(tls.ca_certfile) if tls else None)
-        for client_id, key in keys.items():
+        for client_id, public_key in keys.items():
             try:
-                node_id = register_site(settings, client_id, key)
+                node_id = register_site(settings, client_id, public_key)
             except FlowerConnectionError as exc:
                 fail(str(exc), code=1)
             if node_id is None:
@@ -120,7 +123,7 @@ def superlink(
             else:
                 console.print(f"registered site {client_id} (node {node_id})", markup=False, highlight=False)
         security = "insecure HTTP" if insecure else "TLS" + (", registered sites only" if node_auth else "")
-        connect = "--insecure" if insecure else f"--root-certificates {tls.ca_certfile}"  # type: ignore[union-attr]
+        connect = "--insecure" if tls is None else f"--root-certificates {tls.ca_certfile}"
         console.print(
             f"SuperLink ready on {host}:{port} ({security}); database {state_dir / 'superlink.db'}, log {link.log}\n"
             f"  sites:  fedtextgrad-graph site SITE.toml --superlink {address} {connect}\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, Self, TextIO
 
 import typer
 from rich import box
@@ -57,7 +57,7 @@ class RunView:
         self._outcomes = {"accepted": 0, "rejected": 0, "malformed": 0, "blocked": 0, "unchanged": 0}
         self._stepped: set[tuple[str, int]] = set()  # (client, round) whose steps were shown live
 
-    def __enter__(self) -> RunView:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 

@@ -7,6 +7,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import TaskConfig
 
@@ -61,7 +62,7 @@ def load_bbh(path: str | Path) -> list[Example]:
     return examples
 
 
-def _jsonl_records(path: Path) -> list[tuple[int, dict]]:
+def _jsonl_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
     records = []
     # Split on "\n" only: str.splitlines() also splits on U+2028 and U+0085, legal in JSON strings.
     for lineno, line in enumerate(_read_text(path).split("\n"), start=1):
@@ -77,7 +78,7 @@ def _jsonl_records(path: Path) -> list[tuple[int, dict]]:
     return records
 
 
-def _field(record: dict, name: str, where: str) -> str:
+def _field(record: dict[str, Any], name: str, where: str) -> str:
     if name not in record:
         raise DataError(f"{where}: missing field {name!r}")
     return _as_text(record[name], f"{where}: field {name!r}")

@@ -60,7 +60,7 @@ def build_federated_data(config: FedTextGradConfig) -> FederatedData:
         val = (
             _partition(tasks[name].validation, members, seed, f"tasks.{name} validation")
             if config.evaluation.mode == "federated"
-            else dict.fromkeys(members, [])
+            else {cid: [] for cid in members}
         )
         clients.update({cid: ClientData(name, train[cid], val[cid]) for cid in members})
     return FederatedData(clients={cid: clients[cid] for cid in ids}, tasks=tasks)

@@ -13,15 +13,14 @@ Nothing here calls the mermaid.ink web service (``draw_mermaid_png``).
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from langchain_core.runnables.graph import Graph
-from langgraph.graph.state import CompiledStateGraph
 
 from ..config import ROLES, parse_config
 from ..data import ClientData, FederatedData
 from ..models import SIMULATED_MODEL, SimulatedChatModel
 from ..server import FederationRuntime, build_round_graph
+from ..server.graph import RoundGraph
 from ._flow import labelled, top_to_bottom
 from ._graphviz import draw_png
 from ._text import draw_text
@@ -48,7 +47,7 @@ class DrawingDependencyError(ImportError):
     """An optional package needed for a picture format is not installed."""
 
 
-def build_display_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
+def build_display_graph() -> RoundGraph:
     """The round graph, compiled for drawing only: a placeholder config, no data, and the
     simulated model for every role. Its structure is that of every run; it cannot run."""
     config = parse_config(_DISPLAY_CONFIG, source="display config")

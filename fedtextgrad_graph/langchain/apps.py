@@ -65,7 +65,7 @@ class PromptedApp:
 
     def __init__(
         self,
-        factory: Callable[[str], Runnable],
+        factory: Callable[[str], Runnable[Any, Any]],
         *,
         to_input: Callable[[str], Any] = messages_input,
         to_text: Callable[[Any], str] = output_text,
@@ -80,7 +80,7 @@ class PromptedApp:
     @classmethod
     def from_runnable(
         cls,
-        runnable: Runnable,
+        runnable: Runnable[Any, Any],
         *,
         prompt_key: str = "system_prompt",
         input_key: str = "input",
@@ -95,7 +95,7 @@ class PromptedApp:
         fills it. :func:`federate_app` checks the runnable's variables before any model call.
         """
 
-        def factory(prompt: str) -> Runnable:
+        def factory(prompt: str) -> Runnable[Any, Any]:
             return RunnableLambda(lambda inputs: {**inputs, prompt_key: prompt}) | runnable
 
         app = cls(factory, to_input=lambda question: {input_key: question}, to_text=to_text, name=name)
@@ -180,7 +180,7 @@ async def federate_app(
     max_retries: int = 8,
     seed: int = 0,
     run_id: str | None = None,
-    checkpointer: BaseCheckpointSaver | None = None,
+    checkpointer: BaseCheckpointSaver[str] | None = None,
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
     verbose: bool = False,

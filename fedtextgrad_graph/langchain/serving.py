@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 Which = Literal["best", "latest"]
 
 
-async def aload_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver, which: Which = "best") -> str:
+async def aload_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver[str], which: Which = "best") -> str:
     """A run's ``best`` (default) or ``latest`` global prompt, from a checkpoint URL (any the
     CLI accepts) or an open saver. With ``[review] required``, only approved prompts: while a
     round awaits review, ``latest`` is the global prompt before that round.
@@ -57,7 +57,7 @@ async def aload_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver, 
     return prompt
 
 
-def load_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver, which: Which = "best") -> str:
+def load_prompt(run_id: str, *, checkpointer: str | BaseCheckpointSaver[str], which: Which = "best") -> str:
     """Blocking :func:`aload_prompt`; also safe to call while an event loop runs in this thread."""
     return _blocking(aload_prompt(run_id, checkpointer=checkpointer, which=which))
 
@@ -107,7 +107,7 @@ class FederatedPrompt(AgentMiddleware):
         self,
         run_id: str,
         *,
-        checkpointer: str | BaseCheckpointSaver,
+        checkpointer: str | BaseCheckpointSaver[str],
         which: Which = "best",
         refresh_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -139,7 +139,7 @@ class FederatedPrompt(AgentMiddleware):
             return self._prompt
         try:
             return self._store(await aload_prompt(self.run_id, checkpointer=self.checkpointer, which=self.which))
-        except Exception as exc:  # a missing prompt or a down store must not break the agent
+        except Exception as exc:  # noqa: BLE001 - a missing prompt or a down store must not break the agent
             logger.warning("keeping the current prompt of run %s: %s", self.run_id, exc)
             return self._store(None)
 

@@ -9,10 +9,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 
-from ..config import ROLES, ConfigError, FedTextGradConfig, ModelSpec, ModelsConfig, RoleModels
+from ..config import ROLES, ConfigError, FedTextGradConfig, ModelsConfig, ModelSpec, RoleModels
 from .simulated import SIMULATED_MODEL, SimulatedChatModel
 
-__all__ = ["Answerer", "DEFAULT_OPENAI_MODEL", "ModelRouter", "create_chat_model", "model_name"]
+__all__ = ["DEFAULT_OPENAI_MODEL", "Answerer", "ModelRouter", "create_chat_model", "model_name"]
 
 DEFAULT_OPENAI_MODEL = "openai:gpt-4o-mini"
 NO_MODEL_MESSAGE = (
@@ -90,10 +90,10 @@ def create_chat_model(spec: ModelSpec, *, timeout_s: float | None = None) -> Bas
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = init_chat_model(name, **kwargs)
+            model: BaseChatModel = init_chat_model(name, **kwargs)
         except ConfigError:
             raise
-        except Exception as exc:  # providers raise their own types for bad settings
+        except Exception as exc:  # noqa: BLE001 - providers raise their own types for bad settings
             if "OPENAI_API_KEY" in str(exc):  # a bare name the OpenAI client serves, e.g. gpt-4o-mini
                 raise ConfigError(_missing_key_message(name)) from None
             raise ConfigError(f"model {name!r}: {exc}") from None

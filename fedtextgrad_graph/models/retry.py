@@ -140,5 +140,5 @@ class RetryPolicy:
             return wait if wait <= left else None  # retrying sooner than asked would be refused again
         if left <= 0:
             return None
-        backoff = min(self.backoff_s * 2 ** (retry - 1), MAX_BACKOFF_S) * (0.75 + 0.5 * random.random())
+        backoff = min(self.backoff_s * 2.0 ** (retry - 1), MAX_BACKOFF_S) * (0.75 + 0.5 * random.random())
         return min(backoff, left)

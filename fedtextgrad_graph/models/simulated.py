@@ -36,7 +36,10 @@ TIPS = (
     "Keep track of signs and the order of operations.",
     "Verify the final answer against the question before writing it.",
 )
-_NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"))
+}
 _NUMBER_WORDS.update({"a": 1, "an": 1})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -92,7 +95,7 @@ def _answer(system: str, question: str) -> str:
 
 
 def _ends_with_format(prompt: str, fmt: str | None) -> bool:
-    return bool(fmt) and prompt.rstrip().endswith(fmt)
+    return fmt is not None and fmt != "" and prompt.rstrip().endswith(fmt)
 
 
 def _improve(user: str) -> str:

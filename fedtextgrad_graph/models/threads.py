@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -38,8 +38,8 @@ class ThreadBridge:
         context = contextvars.copy_context()
         return await self._loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args))
 
-    def wait_on_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        """From a worker thread: run ``coro`` on the event loop, in this thread's context,
+    def wait_on_loop(self, awaitable: Awaitable[T]) -> T:
+        """From a worker thread: await ``awaitable`` on the event loop, in this thread's context,
         and wait for its result."""
         loop = self._loop
         if loop is None:
@@ -50,13 +50,17 @@ class ThreadBridge:
         def copy_outcome(task: asyncio.Task[T]) -> None:
             if task.cancelled():
                 outcome.cancel()
-            elif task.exception() is not None:
-                outcome.set_exception(task.exception())  # type: ignore[arg-type]
+            elif (error := task.exception()) is not None:
+                outcome.set_exception(error)
             else:
                 outcome.set_result(task.result())
 
         def start() -> None:
-            loop.create_task(coro, context=context).add_done_callback(copy_outcome)
+            loop.create_task(_result_of(awaitable), context=context).add_done_callback(copy_outcome)
 
         loop.call_soon_threadsafe(start)
         return outcome.result()
+
+
+async def _result_of(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -41,7 +41,10 @@ from .review import review_round
 from .runtime import FederationRuntime
 from .screening import Comparison, ScreenContext, create_screens, screen_uploads
 
-__all__ = ["build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
+__all__ = ["RoundGraph", "build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
+
+RoundGraph: TypeAlias = "CompiledStateGraph[RoundState, None, RoundState, RoundState]"
+"""The compiled round graph."""
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +129,8 @@ def _run_id(config: RunnableConfig) -> str:
 
 
 def build_round_graph(
-    runtime: FederationRuntime, *, checkpointer: BaseCheckpointSaver | None = None
-) -> CompiledStateGraph:
+    runtime: FederationRuntime, *, checkpointer: BaseCheckpointSaver[str] | None = None
+) -> RoundGraph:
     """Compile the round graph over ``runtime``'s models, evaluation data and transport.
 
     Args:
@@ -179,14 +182,14 @@ def build_round_graph(
     def fan_out(state: RoundState) -> list[Send]:
         return tasks_for(state, state["selected_clients"])
 
-    async def client_optimizer(task: ClientTask, config: RunnableConfig) -> dict[str, Any]:
-        client_id = task["client_id"]
-        request = train_request(cfg, task, run_id=_run_id(config))
+    async def client_optimizer(state: ClientTask, config: RunnableConfig) -> dict[str, Any]:
+        client_id = state["client_id"]
+        request = train_request(cfg, state, run_id=_run_id(config))
         try:
             update = await asyncio.wait_for(transport.train(request), fed.client_deadline_s)
         except Exception as exc:  # any failure drops this client for the round, under the quorum
             reason = failure_reason(exc, fed.client_deadline_s)
-            logger.info("client %s dropped from round %d: %s", client_id, task["round"], reason, exc_info=exc)
+            logger.info("client %s dropped from round %d: %s", client_id, state["round"], reason, exc_info=exc)
             return {"client_failures": {client_id: reason}}
         return {"client_updates": {client_id: update}}
 
@@ -324,9 +327,9 @@ def build_round_graph(
             + metrics.get("screen_llm_calls", 0)
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],
-            **metrics,
             empty_replies=round_empty_replies({cid: updates[cid] for cid in arrived}, *server_replies),
         )
+        record.update(cast(RoundRecord, metrics))  # the round's measures: prompt size, scores, screening, review
         for line in empty_reply_warnings(state["round"], record["empty_replies"]):
             logger.warning("%s", line)
         out: dict[str, Any] = {

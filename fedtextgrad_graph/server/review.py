@@ -70,7 +70,7 @@ def parse_decision(value: Any) -> ReviewDecision:
         ValueError: One line saying what is wrong with ``value``.
     """
     if not isinstance(value, Mapping):
-        raise ValueError(f"a review decision is an object like {{'decision': 'approve'}}, not {value!r:.80}")
+        raise ValueError(f"a review decision is an object like {{'decision': 'approve'}}, not {value!r:.80}")  # noqa: TRY004 - one error type
     unknown = sorted(set(value) - {"decision", "prompt", "note"})
     if unknown:
         raise ValueError(f"a review decision has the keys decision, prompt and note, not {', '.join(map(str, unknown))}")
@@ -85,7 +85,7 @@ def parse_decision(value: Any) -> ReviewDecision:
     if note is not None and not isinstance(note, str):
         raise ValueError(f"note must be text, not {type(note).__name__}")
     parsed = ReviewDecision(decision=decision)
-    if decision == "edit":
+    if decision == "edit" and isinstance(prompt, str):
         parsed["prompt"] = prompt.strip()
     if note:
         parsed["note"] = note
@@ -106,7 +106,8 @@ def approved_prompt(state: Mapping[str, Any]) -> str | None:
     finished = bool(history) and history[-1]["round"] == state.get("round")
     metrics = state.get("round_metrics") or {}
     if not finished and "previous_prompt" in metrics:
-        return metrics["previous_prompt"]
+        previous: str = metrics["previous_prompt"]
+        return previous
     return state.get("global_prompt")
 
 

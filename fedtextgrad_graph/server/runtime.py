@@ -86,7 +86,10 @@ class FederationRuntime:
         runtime = cls(config, router, gateway, ThreadBridge(limit), data.tasks, dict(scorers or {}), data.clients)
         try:
             router.build_all(runtime.roles_in_use(), client_ids=[None])
-            runtime.transport = transport or transport_cls.create(runtime)  # type: ignore[union-attr]
+            if transport is None:
+                assert transport_cls is not None  # looked up above whenever no transport is given
+                transport = transport_cls.create(runtime)
+            runtime.transport = transport
         except BaseException:
             runtime.bridge.close()
             raise

@@ -53,9 +53,9 @@ def import_textgrad() -> ModuleType:
 
 @functools.cache
 def _engine_class() -> type:
-    tg = import_textgrad()
+    engine_base: Any = import_textgrad().EngineLM  # untyped (textgrad has no type information)
 
-    class LangChainEngine(tg.EngineLM):
+    class LangChainEngine(engine_base):
         """A textgrad engine whose calls go through a blocking ``call(system, prompt)``."""
 
         def __init__(self, call: Callable[[str, str], str], model_string: str) -> None:

@@ -16,7 +16,7 @@ import operator
 import random
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -30,7 +30,7 @@ from ._textgrad import create_engine, import_textgrad, order_gradients
 if TYPE_CHECKING:
     from .context import Site
 
-__all__ = ["ClientState", "build_client_graph", "minibatch_indices", "proximal_accepts", "run_client", "same_prompt"]
+__all__ = ["ClientGraph", "ClientState", "build_client_graph", "minibatch_indices", "proximal_accepts", "run_client", "same_prompt"]
 
 logger = logging.getLogger(__name__)
 _IMPROVED = re.compile(r"<IMPROVED_VARIABLE>(.*?)</IMPROVED_VARIABLE>", re.DOTALL)
@@ -44,6 +44,10 @@ class ClientState(TypedDict):
     step: int
     batch: list[int]
     steps: Annotated[list[StepRecord], operator.add]
+
+
+ClientGraph: TypeAlias = "CompiledStateGraph[ClientState, None, ClientState, ClientState]"
+"""The compiled client-optimizer subgraph."""
 
 
 def minibatch_indices(seed: int, client_id: str, round: int, step: int, size: int, n: int) -> list[int]:
@@ -166,7 +170,7 @@ class _ClientStep:
         return verdict.prompt
 
 
-def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
+def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
     """Compile the client-optimizer subgraph; ``site_of(client_id)`` gives a client's site.
 
     Run inside the round graph it inherits the round graph's checkpointer, so an interrupted
@@ -215,7 +219,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> CompiledStateGraph:
     return graph.compile(name="client_optimizer")
 
 
-async def run_client(client_graph: CompiledStateGraph, request: TrainRequest, *, models: dict[str, str]) -> ClientUpdate:
+async def run_client(client_graph: ClientGraph, request: TrainRequest, *, models: dict[str, str]) -> ClientUpdate:
     """Run a client's local steps from the broadcast prompt and package its upload."""
     state = ClientState(request=request, prompt=request["global_prompt"], step=0, batch=[], steps=[])
     # Two supersteps per local step; the subgraph must not inherit the round graph's limit.

@@ -25,7 +25,16 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 
-from ..config import ConfigError, GuardConfig, ModelsConfig, TaskConfig, _Strict, format_validation_error, override_models, read_toml
+from ..config import (
+    ConfigError,
+    GuardConfig,
+    ModelsConfig,
+    TaskConfig,
+    _Strict,
+    format_validation_error,
+    override_models,
+    read_toml,
+)
 
 __all__ = ["SiteConfig", "SiteSettings", "load_site_config"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..config import GuardConfig, TaskConfig
-from ..data import ClientData, sample_examples
+from ..data import ClientData, Example, sample_examples
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
 from ..replies import ReplyCounts, is_empty_reply
@@ -15,7 +15,7 @@ from .client import build_client_graph, run_client
 from .guard import UploadGuard, create_upload_guard
 
 if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
+    from .client import ClientGraph
 
 __all__ = ["SITE_ROLES", "Site"]
 
@@ -47,7 +47,7 @@ class Site:
     gateway: LLMGateway
     bridge: ThreadBridge
     scorer: Scorer | None = None
-    client_graph: CompiledStateGraph | None = field(default=None, repr=False)
+    client_graph: ClientGraph | None = field(default=None, repr=False)
     guard_config: GuardConfig = field(default_factory=GuardConfig)
     guard: UploadGuard | None = field(init=False, repr=False)
 
@@ -69,7 +69,7 @@ class Site:
         """Role -> the model this client uses."""
         return {role: self.models.name(role, self.client_id) for role in SITE_ROLES}
 
-    async def accuracy(self, prompt: str, examples: list, *, round: int | None = None) -> tuple[int, int]:
+    async def accuracy(self, prompt: str, examples: list[Example], *, round: int | None = None) -> tuple[int, int]:
         """``(correct, total)`` of ``prompt`` on ``examples`` with this client's task model."""
         return await score_prompt(prompt, examples, answer=self.generate("task", round), score=self.score(round))
 

@@ -12,9 +12,8 @@ from ..data import FederatedData, load_server_tasks
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 
 if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
-
     from ..server.runtime import FederationRuntime
+    from ..site.client import ClientGraph
 
 __all__ = [
     "ClientTransport",
@@ -58,7 +57,7 @@ class ClientTransport(ABC):
         the server-held evaluation splits (clients keep theirs)."""
         return FederatedData(clients={}, tasks=load_server_tasks(config))
 
-    async def start(self, *, run_id: str) -> None:
+    async def start(self, *, run_id: str) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Connect before the first request of run ``run_id``, so an unreachable federation
         fails early."""
 
@@ -70,11 +69,11 @@ class ClientTransport(ABC):
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         """Have a client score a prompt on its own data; only counts come back."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Release what the transport holds (connections, threads)."""
 
     @property
-    def client_graph(self) -> CompiledStateGraph | None:
+    def client_graph(self) -> ClientGraph | None:
         """The client subgraph, when clients run in this process (drawn by ``--xray``)."""
         return None
 

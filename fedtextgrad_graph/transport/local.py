@@ -12,9 +12,8 @@ from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from .base import ClientTransport, ClientUnavailable, register_transport
 
 if TYPE_CHECKING:
-    from langgraph.graph.state import CompiledStateGraph
-
     from ..server.runtime import FederationRuntime
+    from ..site.client import ClientGraph
 
 __all__ = ["LocalTransport"]
 
@@ -76,7 +75,7 @@ class LocalTransport(ClientTransport):
             raise ClientUnavailable(f"no client {client_id!r} in this process") from None
 
     @property
-    def client_graph(self) -> CompiledStateGraph:
+    def client_graph(self) -> ClientGraph:
         return self._graph
 
     async def train(self, request: TrainRequest) -> ClientUpdate:

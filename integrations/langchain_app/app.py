@@ -145,7 +145,7 @@ async def main() -> int:
     except (CheckpointError, RunLeaseHeld, ValueError) as exc:  # bad input: nothing ran
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except Exception as exc:  # the endpoint failed mid-run: the checkpoint keeps every finished step
+    except Exception as exc:  # noqa: BLE001 - the endpoint failed mid-run: the checkpoint keeps every finished step
         print(f"error: run {args.run_id} stopped (model {args.model}{endpoint}): {one_line(exc)}; "
               f"once fixed, resume with: {resume_command(args.run_id)}", file=sys.stderr)
         return 1

@@ -19,14 +19,15 @@ def cli_env() -> dict[str, str]:
 
 def cli(*args: str | Path, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout
+        [*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), capture_output=True, text=True, check=False, timeout=timeout
     )
 
 
 def start_cli(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
-    """Start the CLI in the background; its output goes to ``cwd/cli-<pid>.log``."""
-    log = (cwd / "cli-output.log").open("a", encoding="utf-8")
-    return subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
+    """Start the CLI in the background; its output goes to ``cwd/cli-output.log``. The caller
+    waits for the process (``wait``, or ``kill`` then ``wait``)."""
+    with (cwd / "cli-output.log").open("a", encoding="utf-8") as log:  # the child writes to its own copy of the handle
+        return subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=cli_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def read_events(run_dir: Path) -> list[dict[str, Any]]:
@@ -38,7 +39,8 @@ def read_events(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def results(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    payload: dict[str, Any] = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    return payload
 
 
 # client-3 is several times slower than the others, so clients 1 and 2 finish a round while it
@@ -64,7 +66,7 @@ def finished_clients(events: list[dict[str, Any]], round: int) -> set[str]:
     return {e["client_id"] for e in events if e["event"] == "client_finished" and e["round"] == round}
 
 
-def history_shape(history: list[dict[str, Any]]) -> list[tuple]:
+def history_shape(history: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What an interrupted run must end with, like an uninterrupted one: per round, the
     selected clients, their prompts, the global prompt and its validation accuracy."""
     return [(r["round"], r["clients"], r["client_prompts"], r["global_prompt"], r["validation_accuracy"]) for r in history]

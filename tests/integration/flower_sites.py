@@ -30,7 +30,7 @@ from .redis_server import free_port
 def make_tls(directory: Path) -> TLSFiles:
     """A CA and a certificate for 127.0.0.1/localhost signed by it."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP384R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedtextgrad test CA")])
     ca = (

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from fedtextgrad_graph.models.simulated import simulated_reply
 
@@ -163,10 +163,9 @@ class OpenAICompatibleServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._httpd.server_port}/v1"
 
-    def __enter__(self) -> OpenAICompatibleServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..conftest import wait_for
 from .cli import SLOW_CLIENT_MODELS, cli, finished_clients, history_shape, read_events, results, start_cli
 
+
 def test_sigkill_mid_round_then_resume(make_config, tmp_path: Path):
     config = make_config(clients=3, rounds=3, local_steps=2, models=SLOW_CLIENT_MODELS)
     run_dir = tmp_path / "runs" / "crash"

@@ -56,7 +56,9 @@ def test_a_run_id_is_refused_in_one_line(tmp_path: Path):
     done = cli("draw", "run-1", "--xray", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: draw takes no run id or other argument (got 'run-1'): it draws the round graph, which is the same "
-        "for every run; for one run's rounds use: fedtextgrad-graph report RUN_ID"
+        (
+            "error: draw takes no run id or other argument (got 'run-1'): it draws the round graph, which is the same "
+            "for every run; for one run's rounds use: fedtextgrad-graph report RUN_ID"
+        )
     ]
     assert done.stdout == "" and list(tmp_path.iterdir()) == []

@@ -17,7 +17,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "integrations" / "langchain_app" 
 
 
 def _recipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(RECIPE), *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, str(RECIPE), *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, check=False, timeout=300)
 
 
 @pytest.mark.parametrize("variant", [[], ["--agent"]], ids=["chain", "agent"])

@@ -118,6 +118,7 @@ async def test_redis_dies_mid_run_then_comes_back(make_config, tmp_path, redis_s
         process.wait(120)
     finally:
         process.kill()
+        process.wait(30)
     output = (tmp_path / "cli-output.log").read_text()
     assert process.returncode == 1, output
     assert f"Redis at {url} is unreachable" in output

@@ -9,7 +9,6 @@ from ..poisoning import POISON, poisoning_reply
 from .cli import cli, read_events, results
 from .openai_server import OpenAICompatibleServer
 
-
 # client-2's optimizer and task model have their own names, so the endpoint can tell them apart.
 MODELS = """
 [models]

@@ -5,7 +5,6 @@ one clear line for every bad checkpoint URL."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ def _second_writers_are_refused(config: Path, tmp_path: Path, *checkpoint: str) 
     the resume takes over at once and completes the run."""
     run_dir = tmp_path / "runs" / "busy"
     first = start_cli("run", config, "--run-id", "busy", *checkpoint, cwd=tmp_path)
+    second: list[subprocess.Popen[str]] = []
     try:
         wait_for(lambda: len(finished_clients(read_events(run_dir), 1)) == 2, 120, "clients 1-2 to finish round 1")
         second = [
@@ -62,8 +62,9 @@ def _second_writers_are_refused(config: Path, tmp_path: Path, *checkpoint: str) 
             assert f"run 'busy' is already running (pid {first.pid} on " in line and " since 20" in line, line
         assert first.poll() is None, "the first run ended before the others were refused: the test lost its window"
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(30)
+        for process in [first, *second]:
+            process.kill()  # SIGKILL
+            process.wait(30)
     before = read_events(run_dir)
     assert not any(e["event"] == "test_finished" for e in before), "the run ended before the kill: no window"
     resumed = cli("resume", "busy", "--model", "simulated", *checkpoint, cwd=tmp_path)  # no wait for the dead holder's lease
@@ -100,7 +101,7 @@ def test_no_password_in_any_output_or_file(make_config, tmp_path):
         def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
                 [*COMMAND, *map(str, args)],
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+                cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=240,
             )
 
         outputs = []
@@ -178,6 +179,7 @@ def test_a_redis_restart_mid_run_does_not_stop_it(make_config, tmp_path, redis_s
         assert process.wait(240) == 0, (tmp_path / "cli-output.log").read_text()
     finally:
         process.kill()
+        process.wait(30)
     out = results(run_dir)
     assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2, 3]
     print(f"redis outage of {outage:.1f}s ridden out")  # a figure for the log (-s), not an assertion
@@ -197,6 +199,7 @@ def test_dropped_connections_do_not_stop_a_run(make_config, tmp_path, redis_serv
         assert process.wait(240) == 0, (tmp_path / "cli-output.log").read_text()
     finally:
         process.kill()
+        process.wait(30)
     assert killed > 0
     assert results(run_dir)["status"] == "completed"
 

@@ -8,9 +8,9 @@ from langchain_core.messages import AIMessage
 
 from fedtextgrad_graph import text
 from fedtextgrad_graph.aggregation import create_aggregator
-from fedtextgrad_graph.text import count_tokens
 from fedtextgrad_graph.models import LLMGateway
 from fedtextgrad_graph.prompts import AGGREGATOR_SYSTEM_PROMPT
+from fedtextgrad_graph.text import count_tokens
 
 FORMAT = "The last line of your response should be of the following format: 'Answer: $VALUE'."
 STRATEGIES = ["concat", "summarize", "uid"]

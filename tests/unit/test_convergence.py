@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fedtextgrad_graph.site.client import minibatch_indices, proximal_accepts
 from fedtextgrad_graph.config import ConvergenceConfig
 from fedtextgrad_graph.server.convergence import decide
 from fedtextgrad_graph.server.graph import select_clients
-
+from fedtextgrad_graph.site.client import minibatch_indices, proximal_accepts
 
 _SAME_AS_BEST = object()
 

@@ -78,7 +78,7 @@ def task_identity() -> Iterator[None]:
     """Messages are stamped with the current Flower run, as inside a ServerApp."""
     TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 7, 1, 1
     yield
-    TaskIdentity._run_id = TaskIdentity._task_id = TaskIdentity._node_id = None  # noqa: SLF001
+    TaskIdentity._run_id = TaskIdentity._task_id = TaskIdentity._node_id = None
 
 
 def transport(grid: FakeGrid, connect_timeout_s: float = 5.0) -> FlowerTransport:
@@ -116,7 +116,7 @@ async def test_a_restarted_site_is_reached_on_its_new_node():
     assert (await flower.evaluate(request("site-a")))["correct"] == 1
     del grid.nodes[11]  # the old SuperNode went offline
     grid.add(12, site("site-a", scores=(4, 6)))  # the site came back as a new node
-    flower._refreshed_at = 0.0  # noqa: SLF001  # look at the nodes again now
+    flower._refreshed_at = 0.0  # look at the nodes again now
     assert (await flower.evaluate(request("site-a")))["correct"] == 4
     await flower.aclose()
 
@@ -179,7 +179,7 @@ def test_only_a_refusal_sends_its_text_to_the_server(tmp_path, monkeypatch, capl
     site_app.serve_with(runner)
     try:
         incoming = messages.request(1, messages.EVALUATE, {"run_id": "r", "client_id": "site-b", "round": 1, "prompt": "p", "split": "validation"})
-        site_executor._execute("127.0.0.1:1", "token")  # noqa: SLF001
+        site_executor._execute("127.0.0.1:1", "token")
         assert "serves client 'site-a', not 'site-b'" in answers[-1].error.reason
 
         def leak(request):
@@ -187,7 +187,7 @@ def test_only_a_refusal_sends_its_text_to_the_server(tmp_path, monkeypatch, capl
 
         monkeypatch.setattr(runner, "evaluate", leak)
         incoming = messages.request(1, messages.EVALUATE, {"run_id": "r", "client_id": "site-a", "round": 1, "prompt": "p", "split": "validation"})
-        site_executor._execute("127.0.0.1:1", "token")  # noqa: SLF001
+        site_executor._execute("127.0.0.1:1", "token")
         assert answers[-1].error.reason == "RuntimeError at the site (details in its log)"
         assert "patient 123" in caplog.text  # the site's own operator sees it
     finally:

@@ -7,10 +7,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from langgraph.checkpoint.memory import InMemorySaver
 
-from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, build_round_graph, create_checkpointer, load_config, run_federated
+from fedtextgrad_graph import (
+    FederationRuntime,
+    SimulatedChatModel,
+    build_round_graph,
+    create_checkpointer,
+    load_config,
+    run_federated,
+)
 from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.runs import stream_run
 

@@ -15,7 +15,6 @@ from fedtextgrad_graph.models.simulated import simulated_reply
 from ..conftest import ScriptedChatModel, write_bbh
 from ..poisoning import IMPROVED_END, POISON, poisoning_reply
 
-
 CONFIG = """
 [run]
 name = "poison"

@@ -51,7 +51,7 @@ def test_report_of_a_finished_run(finished_state, tmp_path: Path):
     page = files.html.read_text(encoding="utf-8")
     assert page.count('src="data:image/png;base64,') == 4
     assert "SIMULATED MODEL" in page and ">completed<" in page and "max_rounds" in page
-    table = re.search(r'<table id="rounds">.*?</table>', page, re.S)
+    table = re.search(r'<table id="rounds">.*?</table>', page, re.DOTALL)
     assert table is not None
     for record in finished_state["history"]:
         assert f"<td>{record['round']}" in table.group(0)
@@ -123,7 +123,7 @@ def test_screened_out_uploads_are_shown_with_the_reason_and_cut(finished_state, 
     last["screened_out"] = {"client-1": "validation: 0.00", "client-2": "validation: 0.10"}
     last["all_screened_out"] = True
     page = write_report(state, tmp_path, run_id="r").html.read_text(encoding="utf-8")
-    table = re.search(r'<table id="rounds">.*?</table>', page, re.S).group(0)
+    table = re.search(r'<table id="rounds">.*?</table>', page, re.DOTALL).group(0)
     assert '<div class="screened">screened out: client-3: size: 100000 chars, over the cap of 4000 &lt;&amp;&gt;</div>' in table
     assert "client-1: validation: 0.00<br>client-2: validation: 0.10<br>every upload left out" in table
     assert page.count('<article class="screened-out">') == 3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -44,7 +44,7 @@ def test_invalid_json_and_overload_are_transient_but_bad_requests_are_not():
 def test_retry_after_in_seconds_milliseconds_and_http_dates():
     assert retry_after_s(StatusError(429, {"retry-after": "2"})) == 2
     assert retry_after_s(StatusError(429, {"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     date = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert retry_after_s(StatusError(503, {"retry-after": date}), now=now.timestamp()) == 30
     for unreadable in ("soon", "-1", "nan", "inf"):

@@ -8,7 +8,6 @@ Message types: ``train`` (a :class:`TrainRequest`, answered by a :class:`ClientU
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any, TypeVar
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -46,10 +45,10 @@ def payload(message: Message) -> dict[str, Any]:
     except (KeyError, TypeError):
         raise ValueError("not a fedtextgrad-graph message") from None
     if version != WIRE_VERSION:
-        raise ValueError(f"wire format version {version}; this site speaks version {WIRE_VERSION}")
+        raise ValueError(f"wire format version {version!r}; this site speaks version {WIRE_VERSION}")
     body = json.loads(str(text))
     if not isinstance(body, dict):
-        raise ValueError("malformed fedtextgrad-graph message")
+        raise ValueError("malformed fedtextgrad-graph message")  # noqa: TRY004 - as every other bad message
     return body
 
 
@@ -57,11 +56,17 @@ def typed(body: dict[str, Any], cls: type[T]) -> T:
     """``body`` as the wire type ``cls`` (a TypedDict): every field present with its exact type,
     unknown keys dropped. ``ValueError`` names the first wrong field."""
     try:
-        return _adapter(cls).validate_python(body, strict=True)
+        validated: T = _adapter(cls).validate_python(body, strict=True)
     except ValidationError as exc:
         raise ValueError(format_validation_error(f"malformed {cls.__name__}", exc).splitlines()[0]) from None
+    return validated
 
 
-@cache
-def _adapter(cls: type[T]) -> TypeAdapter[T]:
-    return TypeAdapter(cls)
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Any]) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)  # built once per type: building one is slow
+    return adapter

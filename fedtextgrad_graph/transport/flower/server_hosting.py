@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.cli.build import build_fab_from_files
 from flwr.cli.cli_client_interceptor import CliClientHttpInterceptor
 from flwr.common.constant import SubStatus
 from flwr.common.serde import fab_to_proto, run_from_proto, user_config_to_proto
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.proto.control_pb2 import RegisterNodeRequest, StartRunRequest  # pylint: disable=no-name-in-module
 from flwr.proto.runtime_pb2 import (  # pylint: disable=no-name-in-module
     AcquireTaskRequest,
@@ -114,12 +114,12 @@ class HostedRun:
             failed = "refused this run" if isinstance(exc, httpx.HTTPStatusError) else "could not be reached"
             raise FlowerConnectionError(f"the SuperLink at {address} {failed}: {reason}") from None
         grid = HttpGrid(address, self.settings.insecure, certificates, token=token)
-        task_input = grid._runtime_client.PullTaskInput(PullTaskInputRequest())  # noqa: SLF001  # as flwr-serverapp does
+        task_input = grid._runtime_client.PullTaskInput(PullTaskInputRequest())  # as flwr-serverapp does
         TaskIdentity.task_id = task_input.task_id
         TaskIdentity.run_id = task_input.run.run_id
         TaskIdentity.node_id = task_input.context.node_id
         grid.set_run(run_from_proto(task_input.run))
-        self._heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(grid._runtime_client))  # noqa: SLF001
+        self._heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(grid._runtime_client))
         self._heartbeat.start()
         self._grid = grid
         logger.info("hosting Flower run %s on %s", self.flower_run_id, address)
@@ -131,7 +131,7 @@ class HostedRun:
             return
         status = SubStatus.COMPLETED if completed else SubStatus.FAILED
         try:
-            self._grid._runtime_client.PushTaskOutput(PushTaskOutputRequest(sub_status=status, details=""))  # noqa: SLF001
+            self._grid._runtime_client.PushTaskOutput(PushTaskOutputRequest(sub_status=status, details=""))
         except httpx.HTTPError as exc:
             logger.warning("could not report the end of Flower run %s: %s", self.flower_run_id, _describe(exc))
         finally:

@@ -168,15 +168,15 @@ class FlowerTransport(ClientTransport):
             waiting = list(self._pending)
             try:
                 replies = await self._call(self.grid.pull_messages, waiting)
-            except Exception as exc:  # the SuperLink is gone: every waiting request fails
+            except Exception as exc:  # noqa: BLE001 - the SuperLink is gone: every waiting request fails
                 for future in self._pending.values():
                     if not future.done():
                         future.set_exception(ClientUnavailable(f"lost the SuperLink at {self.settings.superlink}: {exc}"))
                 return
             for reply in replies:
-                future = self._pending.get(reply.metadata.reply_to_message_id)
-                if future is not None and not future.done():
-                    future.set_result(reply)
+                waiter = self._pending.get(reply.metadata.reply_to_message_id)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(reply)
             await asyncio.sleep(self.poll_s)
 
     # -- which node serves which client ---------------------------------------------------
@@ -239,7 +239,7 @@ class FlowerTransport(ClientTransport):
             elif registered and registered != claimed:
                 logger.warning("node %s is registered as %r but claims client %r: refused", node_id, registered, claimed)
                 claimed = None
-        except Exception as exc:  # an unanswered or failed identification: asked again later
+        except Exception as exc:  # noqa: BLE001 - an unanswered or failed identification: asked again later
             logger.info("node %s did not say which site it is: %s", node_id, exc)
         finally:
             self._identifying.pop(node_id, None)
