@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -20,7 +19,6 @@ from ..run_ids import check_run_id
 from ..runs import (
     RunExistsError,
     RunPaused,
-    configured_models,
     new_run_id,
     results_payload,
     run_status,
@@ -211,7 +209,7 @@ def _flower_settings(
 
 
 def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
-    payload = results_payload(state, run_id=run_id, models=configured_models(config))
+    payload = results_payload(state, run_id=run_id)
     write_run_files(run_dir, payload)
     return payload
 
@@ -273,8 +271,8 @@ def saved_run(run_id: str, runs_dir: Path, checkpoint: str | None) -> tuple[str,
 
 
 def _saved_payload(state: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """``results.json`` content of a saved run, with the models of its saved config."""
-    return results_payload(state, run_id=run_id, models=configured_models(_saved_config(state, run_id)))
+    """``results.json`` content of a saved run: the models its rounds recorded."""
+    return results_payload(state, run_id=run_id)
 
 
 def _saved_config(state: dict[str, Any], run_id: str) -> FedTextGradConfig:
@@ -349,7 +347,7 @@ def status(
     payload = _saved_payload(state, run_id)
     console.print(
         f"run {run_id}: {payload['status']}, {payload['rounds']} round(s) finished, "
-        f"stop reason: {payload['stop_reason']}, models: {json.dumps(payload['models'])}",
+        f"stop reason: {payload['stop_reason']}, models: {'; '.join(f'{k}: {v}' for k, v in payload['models'].items()) or 'none recorded yet'}",
         highlight=False,
     )
     if payload["history"]:
@@ -428,11 +426,10 @@ def report(
 
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
-    models = _saved_payload(state, run_id)["models"]
     resume_command = _resume_hint(run_id, url, runs_dir, "review" if awaiting_review(state) else "resume")
     try:
         files = write_report(
-            state, out or runs_dir / run_id / "report", run_id=run_id, models=models, resume_command=resume_command
+            state, out or runs_dir / run_id / "report", run_id=run_id, resume_command=resume_command
         )
     except ImportError as exc:
         fail(str(exc))
