@@ -15,6 +15,7 @@ from rich.text import Text
 from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
 from ..runs import RunEvent
+from .status import file_lines
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
 
@@ -142,8 +143,10 @@ def _guarded(step: dict[str, Any]) -> str:
     return f" [yellow]upload guard: {escape(kinds)} {done}[/]"
 
 
-def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
-    """The per-round table of a run, its stop reason and where its files are."""
+def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str | None = None) -> None:
+    """The per-round table of a run, its stop reason and where its files are (only files that
+    exist; ``export_command`` prints a best prompt not in the run folder, by default
+    ``fedtextgrad-graph export RUN_ID``)."""
     table = Table(title=f"run {payload['run_id']} ({payload['status']})")
     for column in ("round", "updates", "val acc", "accepted", "rejected", "malformed", "blocked", "redacted", "prompt chars", "tokens", "LLM calls"):
         table.add_column(column, justify="right")
@@ -161,10 +164,10 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
     console.print(table)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
-    test = payload["test_accuracy"]
+    test, best = payload["test_accuracy"], payload["best_validation_accuracy"]
     console.print(
-        f"stop reason: {payload['stop_reason']}; best round {payload['best_round']} "
-        f"(validation {payload['best_validation_accuracy']:.3f})"
+        f"stop reason: {payload['stop_reason'] or 'none yet (the run has not finished)'}; "
+        + ("no best round yet" if best is None else f"best round {payload['best_round']} (validation {best:.3f})")
         + ("" if test is None else f"; test {test:.3f}")
     )
     for r in payload["history"]:
@@ -177,6 +180,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
         if "review" in r:
             note = f": {r['review']['note']}" if r["review"].get("note") else ""
             console.print(f"round {r['round']}: review {r['review']['decision']}{note}", highlight=False, markup=False)
-    console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
+    lines = file_lines(payload, run_dir, export_command or f"fedtextgrad-graph export {payload['run_id']}")
+    if lines:
+        console.print("\n".join(lines), highlight=False, markup=False)
 
 
