@@ -180,6 +180,10 @@ def build_round_graph(
         updates = state.get("client_updates") or {}
         return [cid for cid in state["selected_clients"] if cid not in updates]
 
+    def models_in_use(roles: list[str]) -> dict[str, str]:
+        """Role -> model of the server ``roles`` this run calls, as built in this process."""
+        return {role: runtime.models.name(role) for role in runtime.roles_in_use() if role in roles}
+
     def quorum_met(state: RoundState) -> bool:
         selected = state["selected_clients"]
         return len(selected) - len(missing(state)) >= fed.required_updates(len(selected))
@@ -245,6 +249,7 @@ def build_round_graph(
             "aggregation_llm_calls": runtime.gateway.count() - calls,
             "previous_prompt": state["global_prompt"],
             "all_screened_out": not prompts,
+            "aggregation_models": models_in_use(["aggregator"]),
         }
         return {"global_prompt": merged, "round_metrics": metrics}
 
@@ -257,6 +262,7 @@ def build_round_graph(
                 "validation_total": score.total,
                 "evaluation_dropped": score.dropped,
                 "evaluation_llm_calls": score.llm_calls,
+                "evaluation_models": models_in_use(["task", "judge"]),
             }
         }
 
@@ -269,6 +275,10 @@ def build_round_graph(
     def check_convergence(state: RoundState) -> dict[str, Any]:
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
+        # The server models of the process that ran each step (a resume may use others);
+        # rounds checkpointed before these were recorded take this process's.
+        server_models = runtime.models.names(runtime.roles_in_use())
+        server_models |= metrics.pop("aggregation_models", {}) | metrics.pop("evaluation_models", {})
         updates = state["client_updates"]
         failures = state.get("client_failures") or {}
         accuracy = metrics["validation_accuracy"]
@@ -298,7 +308,7 @@ def build_round_graph(
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
             global_prompt=state["global_prompt"],
             improved=verdict.improved,
-            models=round_models(runtime.models.names(runtime.roles_in_use()), {cid: updates[cid] for cid in arrived}),
+            models=round_models(server_models, {cid: updates[cid] for cid in arrived}),
             llm_calls=sum(updates[cid]["llm_calls"] for cid in arrived)
             + metrics.get("screen_llm_calls", 0)
             + metrics["aggregation_llm_calls"]
