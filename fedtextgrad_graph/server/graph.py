@@ -180,10 +180,6 @@ def build_round_graph(
         updates = state.get("client_updates") or {}
         return [cid for cid in state["selected_clients"] if cid not in updates]
 
-    def models_in_use(roles: list[str]) -> dict[str, str]:
-        """Role -> model of the server ``roles`` this run calls, as built in this process."""
-        return {role: runtime.models.name(role) for role in runtime.roles_in_use() if role in roles}
-
     def quorum_met(state: RoundState) -> bool:
         selected = state["selected_clients"]
         return len(selected) - len(missing(state)) >= fed.required_updates(len(selected))
@@ -249,7 +245,7 @@ def build_round_graph(
             "aggregation_llm_calls": runtime.gateway.count() - calls,
             "previous_prompt": state["global_prompt"],
             "all_screened_out": not prompts,
-            "aggregation_models": models_in_use(["aggregator"]),
+            "aggregation_models": runtime.models_in_use(["aggregator"]),
         }
         return {"global_prompt": merged, "round_metrics": metrics}
 
@@ -262,7 +258,7 @@ def build_round_graph(
                 "validation_total": score.total,
                 "evaluation_dropped": score.dropped,
                 "evaluation_llm_calls": score.llm_calls,
-                "evaluation_models": models_in_use(["task", "judge"]),
+                "evaluation_models": runtime.models_in_use(["task", "judge"]),
             }
         }
 

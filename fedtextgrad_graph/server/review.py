@@ -164,5 +164,6 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
             validation_total=score.total,
             evaluation_dropped=score.dropped,
             evaluation_llm_calls=metrics["evaluation_llm_calls"] + score.llm_calls,
+            evaluation_models=runtime.models_in_use(["task", "judge"]),
         )
     return {"global_prompt": kept, "round_metrics": update}
