@@ -388,10 +388,9 @@ def status(
     state = _run_async(_saved(run_id, url))
     payload = _saved_payload(state, run_id)
     export_command = _resume_hint(run_id, url, runs_dir, "export")
-    lines = [progress_line(payload, state, resume_command=_resume_hint(run_id, url, runs_dir)), models_line(payload)]
-    lines.append(checkpoint_line(redacted_url(url)))
-    if not payload["history"]:
-        lines += file_lines(payload, runs_dir / run_id, export_command)
+    lines = [progress_line(payload, state, resume_command=_resume_hint(run_id, url, runs_dir)), checkpoint_line(redacted_url(url))]
+    if not payload["history"]:  # else the summary shows the models and files
+        lines += [models_line(payload), *file_lines(payload, runs_dir / run_id, export_command)]
     console.print("\n".join(lines), highlight=False, markup=False)
     if payload["history"]:
         print_summary(payload, runs_dir / run_id, export_command=export_command)

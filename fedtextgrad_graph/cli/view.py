@@ -15,7 +15,7 @@ from rich.text import Text
 from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
 from ..runs import RunEvent
-from .status import file_lines
+from .status import file_lines, models_line
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
 
@@ -164,6 +164,7 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
     console.print(table)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
+    console.print(models_line(payload), highlight=False, markup=False)
     test, best = payload["test_accuracy"], payload["best_validation_accuracy"]
     console.print(
         f"stop reason: {payload['stop_reason'] or 'none yet (the run has not finished)'}; "
