@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from fedtextgrad_graph import SimulatedChatModel, load_config, run_federated
-from fedtextgrad_graph.model_usage import models_by_round, rounds_text, simulated_used, used_models
+from fedtextgrad_graph.model_usage import (
+    models_by_round,
+    rounds_text,
+    simulated_used,
+    used_models,
+)
 from fedtextgrad_graph.report import write_report
 from fedtextgrad_graph.runs import results_payload
 

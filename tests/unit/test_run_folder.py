@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from fedtextgrad_graph.checkpoint import CheckpointError
-from fedtextgrad_graph.cli.run_folder import CHECKPOINT_FILE, recall_checkpoint, remember_checkpoint, without_password
+from fedtextgrad_graph.cli.run_folder import (
+    CHECKPOINT_FILE,
+    recall_checkpoint,
+    remember_checkpoint,
+    without_password,
+)
 from fedtextgrad_graph.cli.status import file_lines, models_line, progress_line
 
 ENV = "FEDTEXTGRAD_CHECKPOINT"
