@@ -59,7 +59,6 @@ def write_report(
     out_dir: Path,
     *,
     run_id: str,
-    models: Mapping[str, str] | None = None,
     resume_command: str | None = None,
 ) -> ReportFiles:
     """Write ``report.html`` and its PNG plots for a run into ``out_dir``.
@@ -68,8 +67,6 @@ def write_report(
         state: The run's round-graph state (final, or from its latest checkpoint).
         out_dir: The report folder; created if missing, files in it are overwritten.
         run_id: The run's id, shown in the page header.
-        models: The configured model names by role, as in ``results.json``; the models each
-            finished round recorded are always taken into account for the simulated flag.
         resume_command: The command that resumes this run, shown while it is unfinished;
             by default ``fedtextgrad-graph resume RUN_ID`` (``review RUN_ID`` while a round
             awaits review).
@@ -91,7 +88,7 @@ def write_report(
         for name, figure in figures.items():
             figure.savefig(out_dir / name, format="png", metadata={"Software": None})
             plots.append(out_dir / name)
-    payload = results_payload(dict(state), run_id=run_id, models=dict(models or {}))
+    payload = results_payload(dict(state), run_id=run_id)
     page = out_dir / "report.html"
     verb = "review" if payload["pending_review"] else "resume"
     resume = resume_command or f"fedtextgrad-graph {verb} {run_id}"
@@ -368,7 +365,6 @@ def _header(payload: Mapping[str, Any], resume: str) -> str:
     best_name = "baseline (initial prompt)" if best_round == 0 else f"round {best_round}"
     best = "–" if best_round is None else f"{best_name}: {_fmt(payload['best_validation_accuracy'])}"
     config = payload["config"] or {}
-    models = payload["models"] or (payload["history"][-1].get("models", {}) if payload["history"] else {})
     rows = {
         "Stop reason": payload["stop_reason"] or "none yet",
         "Rounds finished": f"{payload['rounds']} of at most {config.get('convergence', {}).get('max_rounds', '?')}",
@@ -376,7 +372,7 @@ def _header(payload: Mapping[str, Any], resume: str) -> str:
         "Baseline validation accuracy": _fmt(payload["baseline_validation_accuracy"]),
         "Test accuracy (best prompt)": _fmt(payload["test_accuracy"]),
         "Aggregation": config.get("aggregation", {}).get("strategy", "?"),
-        "Models": ", ".join(f"{role}: {name}" for role, name in models.items()) or "?",
+        "Models": ", ".join(f"{role}: {name}" for role, name in payload["models"].items()) or "none recorded yet (no round finished)",
     }
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows.items())
     return "\n".join(parts) + f'\n<dl class="summary">{items}</dl>'

@@ -26,15 +26,15 @@ from .config import FedTextGradConfig
 from .data import FederatedData
 from .events import EventKind, RunEvent
 from .metrics import Scorer
-from .models import SIMULATED_MODEL, Answerer, ModelRouter
+from .model_usage import models_by_round, simulated_used, used_models
+from .models import Answerer
 from .progress import llm_call_event, run_listener
 from .run_ids import check_run_id
 from .server import FederationRuntime, build_round_graph, initial_state
 from .server.participation import quorum_message
 from .server.review import ReviewDecision, approved_prompt, parse_decision, review_message
-from .server.runtime import server_roles
 from .state import merge_by_key
-from .transport import ClientTransport, LocalTransport
+from .transport import ClientTransport
 
 INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph interrupt
 RESUME = "__resume__"  # the pending-writes key of the answer to an interrupt
@@ -45,7 +45,6 @@ __all__ = [
     "RunExistsError",
     "RunPaused",
     "awaiting_review",
-    "configured_models",
     "latest_prompt",
     "new_run_id",
     "results_payload",
@@ -356,26 +355,18 @@ async def run_federated(
         await runtime.aclose()
 
 
-def configured_models(config: FedTextGradConfig) -> dict[str, str]:
-    """Role -> model configured for a run: every role of every client in-process; across
-    machines the roles the server calls (each site's models are recorded per round)."""
-    router = ModelRouter.from_config(config)
-    if config.transport.kind == LocalTransport.kind:
-        return router.names()
-    return router.names(server_roles(config, [name for name, task in config.tasks.items() if task.path]))
-
-
-def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str]) -> dict[str, Any]:
-    """The content of ``results.json``. ``models`` are the ones configured now; each round
-    records the models it ran with, and ``simulated`` is true if any round (or the current
-    configuration) used the simulated model."""
-    used = [models, *(r.get("models", {}) for r in state.get("history", []))]
+def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
+    """The content of ``results.json``. ``models`` and ``simulated`` come from the round records:
+    what each round really ran with (see :mod:`.model_usage`), ``models_by_round`` groups the
+    rounds by the models they used."""
+    history = state.get("history", [])
     return {
         "run_id": run_id,
         "status": run_status(state),
-        "simulated": any(SIMULATED_MODEL in m.values() for m in used),
-        "models": models,
-        "rounds": len(state.get("history", [])),
+        "simulated": simulated_used(history),
+        "models": used_models(history),
+        "models_by_round": models_by_round(history),
+        "rounds": len(history),
         "stop_reason": state.get("stop_reason"),
         "best_round": state.get("best_round"),
         "baseline_validation_accuracy": state.get("baseline_accuracy"),
@@ -383,7 +374,7 @@ def results_payload(state: dict[str, Any], *, run_id: str, models: dict[str, str
         "test_accuracy": state.get("test_accuracy"),
         "best_prompt": state.get("best_prompt"),
         "latest_prompt": latest_prompt(state),
-        "history": state.get("history", []),
+        "history": history,
         "config": state.get("run_config"),
         "pending_review": awaiting_review(state),
         "client_test": state.get("client_test"),

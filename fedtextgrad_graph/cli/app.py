@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import sys
 from collections.abc import Coroutine
 from importlib.metadata import version as package_version
@@ -23,7 +23,6 @@ from ..runs import (
     RunExistsError,
     RunPaused,
     awaiting_review,
-    configured_models,
     latest_prompt,
     new_run_id,
     results_payload,
@@ -37,7 +36,9 @@ from ..server.review import ReviewDecision, review_message
 from ..transport import ClientTransport, TransportError
 from .output import check_writable_file, ensure_folder, output_failed, write_output
 from .review import decision_from_options, show_review
+from .run_folder import CHECKPOINT_FILE, recall_checkpoint, remember_checkpoint
 from .signals import Interruption, cancel_on_sigterm
+from .status import checkpoint_line, file_lines, models_line, progress_line
 from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary
 
 app = typer.Typer(
@@ -61,6 +62,14 @@ CheckpointOpt = Annotated[
         show_envvar=True,
         help="Checkpoint URL: sqlite:///path, redis://[:password@]host:port/db, rediss://..., or memory://. "
         "Default: sqlite in RUNS_DIR/RUN_ID/checkpoint.sqlite. Set it in the environment to keep a password off the command line.",
+    ),
+]
+SavedCheckpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint",
+        help=f"Checkpoint URL of the run. Default: the one its run folder remembers (a password comes from {CHECKPOINT_ENV}), "
+        f"else {CHECKPOINT_ENV}, else RUNS_DIR/RUN_ID/checkpoint.sqlite.",
     ),
 ]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run directories (events, results).")]
@@ -118,8 +127,26 @@ def _resume_hint(run_id: str, url: str, runs_dir: Path, verb: str = "resume", ch
         if urlsplit(url).password is not None:
             placeholder = redacted_url(url).replace(":***@", ":PASSWORD@", 1)
             return f"{CHECKPOINT_ENV}='{placeholder}' {command}{choices}  (put the real password in place of PASSWORD)"
-        command += f" --checkpoint '{url}'"
+        if not _remembered(url, runs_dir / run_id):
+            command += f" --checkpoint '{url}'"
     return command + choices
+
+
+def _remembered(url: str, run_dir: Path) -> bool:
+    """Whether ``run_dir`` remembers ``url`` as its checkpoint (so commands need no ``--checkpoint``)."""
+    try:
+        return recall_checkpoint(run_dir, url, env_name=CHECKPOINT_ENV) == url
+    except CheckpointError:
+        return False
+
+
+def _remember(url: str, runs_dir: Path, run_id: str) -> None:
+    """Record in the run folder where its checkpoint is (nothing for the default or ``memory://``)."""
+    run_dir = runs_dir / run_id
+    if url == _checkpoint_url(None, runs_dir, run_id):
+        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    elif urlsplit(url).scheme != "memory":
+        remember_checkpoint(run_dir, url)
 
 
 def _safe_run_id(run_id: str) -> str:
@@ -133,8 +160,9 @@ async def _execute(
     runtime: FederationRuntime, run_id: str, runs_dir: Path, url: str, *, resume: bool, review: ReviewDecision | None = None
 ) -> None:
     run_dir = runs_dir / run_id
-    hint = _resume_hint(run_id, url, runs_dir)
     async with create_checkpointer(url) as checkpointer:
+        _remember(url, runs_dir, run_id)  # before the first round: a killed run is found without --checkpoint
+        hint = _resume_hint(run_id, url, runs_dir)
         console.print(
             f"{'resuming' if resume else 'starting'} run [bold]{escape(run_id)}[/] (checkpoint {escape(redacted_url(url))})",
             highlight=False,
@@ -231,7 +259,7 @@ def _flower_settings(
 
 
 def _write_results(state: dict[str, Any], config: FedTextGradConfig, run_id: str, run_dir: Path) -> dict[str, Any]:
-    payload = results_payload(state, run_id=run_id, models=configured_models(config))
+    payload = results_payload(state, run_id=run_id)
     try:
         write_run_files(run_dir, payload)
     except OSError as exc:  # the checkpoint still holds the run: status and export read it there
@@ -282,10 +310,22 @@ async def _saved(run_id: str, url: str) -> dict[str, Any]:
 
 
 def _existing_url(checkpoint: str | None, runs_dir: Path, run_id: str) -> str:
+    """The checkpoint of a saved run: ``--checkpoint``, else the one its run folder remembers,
+    else ``FEDTEXTGRAD_CHECKPOINT``, else the default SQLite file in the run folder."""
     _safe_run_id(run_id)
-    if checkpoint is None and not (runs_dir / run_id / "checkpoint.sqlite").exists():
+    if checkpoint is not None:
+        return checkpoint
+    env_url = os.environ.get(CHECKPOINT_ENV) or None
+    try:
+        remembered = recall_checkpoint(runs_dir / run_id, env_url, env_name=CHECKPOINT_ENV)
+    except CheckpointError as exc:
+        fail(f"run {run_id!r}: {exc}")
+    url = remembered or env_url
+    if url is not None:
+        return url
+    if not (runs_dir / run_id / "checkpoint.sqlite").exists():
         fail(f"no checkpoint for run {run_id!r} in {runs_dir / run_id}; pass --checkpoint URL or --runs-dir DIR")
-    return _checkpoint_url(checkpoint, runs_dir, run_id)
+    return _checkpoint_url(None, runs_dir, run_id)
 
 
 def saved_run(run_id: str, runs_dir: Path, checkpoint: str | None) -> tuple[str, dict[str, Any], FedTextGradConfig]:
@@ -296,8 +336,8 @@ def saved_run(run_id: str, runs_dir: Path, checkpoint: str | None) -> tuple[str,
 
 
 def _saved_payload(state: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """``results.json`` content of a saved run, with the models of its saved config."""
-    return results_payload(state, run_id=run_id, models=configured_models(_saved_config(state, run_id)))
+    """``results.json`` content of a saved run: the models its rounds recorded."""
+    return results_payload(state, run_id=run_id)
 
 
 def _saved_config(state: dict[str, Any], run_id: str) -> FedTextGradConfig:
@@ -312,7 +352,7 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="Id of the run to continue.")],
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    checkpoint: CheckpointOpt = None,
+    checkpoint: SavedCheckpointOpt = None,
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
     superlink: SuperlinkOpt = None,
@@ -367,20 +407,20 @@ def _continue_run(
 @app.command()
 def status(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
-    checkpoint: CheckpointOpt = None,
+    checkpoint: SavedCheckpointOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Show a run's progress from its checkpoint."""
     url = _existing_url(checkpoint, runs_dir, run_id)
     state = _run_async(_saved(run_id, url))
     payload = _saved_payload(state, run_id)
-    console.print(
-        f"run {run_id}: {payload['status']}, {payload['rounds']} round(s) finished, "
-        f"stop reason: {payload['stop_reason']}, models: {json.dumps(payload['models'])}",
-        highlight=False,
-    )
+    export_command = _resume_hint(run_id, url, runs_dir, "export")
+    lines = [progress_line(payload, state, resume_command=_resume_hint(run_id, url, runs_dir)), checkpoint_line(redacted_url(url))]
+    if not payload["history"]:  # else the summary shows the models and files
+        lines += [models_line(payload), *file_lines(payload, runs_dir / run_id, export_command)]
+    console.print("\n".join(lines), highlight=False, markup=False)
     if payload["history"]:
-        print_summary(payload, runs_dir / run_id)
+        print_summary(payload, runs_dir / run_id, export_command=export_command)
     if payload["pending_review"]:
         hint = _resume_hint(run_id, url, runs_dir, "review")
         console.print(f"{review_message(payload['pending_review'])}; review it with: {hint}", highlight=False, markup=False)
@@ -391,7 +431,7 @@ def export(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
     which: Annotated[str, typer.Option("--which", help="best (the highest validation accuracy) or latest (the newest global prompt).")] = "best",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-    checkpoint: CheckpointOpt = None,
+    checkpoint: SavedCheckpointOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Print (or write) a run's best or latest global prompt."""
@@ -464,7 +504,7 @@ def report(
     out: Annotated[
         Path | None, typer.Option("--output", "-o", "--out", help="Report folder. Default: RUNS_DIR/RUN_ID/report.")
     ] = None,
-    checkpoint: CheckpointOpt = None,
+    checkpoint: SavedCheckpointOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
 ) -> None:
     """Write PNG plots and a self-contained HTML page about a run (finished or not)."""
@@ -473,10 +513,9 @@ def report(
     url = _existing_url(checkpoint, runs_dir, run_id)
     folder = ensure_folder(out or runs_dir / run_id / "report", "--output")
     state = _run_async(_saved(run_id, url))
-    models = _saved_payload(state, run_id)["models"]
     resume_command = _resume_hint(run_id, url, runs_dir, "review" if awaiting_review(state) else "resume")
     try:
-        files = write_report(state, folder, run_id=run_id, models=models, resume_command=resume_command)
+        files = write_report(state, folder, run_id=run_id, resume_command=resume_command)
     except ImportError as exc:
         fail(str(exc))
     except OSError as exc:
@@ -497,7 +536,7 @@ def review(
     note: Annotated[str | None, typer.Option("--note", help="A note recorded with the decision.")] = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    checkpoint: CheckpointOpt = None,
+    checkpoint: SavedCheckpointOpt = None,
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = DEFAULT_RUNS_DIR,
     superlink: SuperlinkOpt = None,

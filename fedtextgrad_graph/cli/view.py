@@ -19,6 +19,7 @@ from ..models import LLMCallRecord
 from ..replies import empty_reply_warnings
 from ..runs import RunEvent
 from .scores import client_scores_line, client_scores_table
+from .status import file_lines, models_line
 from .stops import early_stop_note
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
@@ -180,8 +181,10 @@ def print_table(table: Table, legend: str) -> None:
     console.print(legend, style="dim", highlight=False, markup=False)
 
 
-def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
-    """The per-round table of a run, its stop reason and where its files are."""
+def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str | None = None) -> None:
+    """The per-round table of a run, its stop reason and where its files are (only files that
+    exist; ``export_command`` prints a best prompt not in the run folder, by default
+    ``fedtextgrad-graph export RUN_ID``)."""
     table = Table(title=f"run {payload['run_id']} ({payload['status']})", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
     for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right")
@@ -202,10 +205,11 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
         console.print(by_client)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
-    test = payload["test_accuracy"]
+    console.print(models_line(payload), highlight=False, markup=False)
+    test, best = payload["test_accuracy"], payload["best_validation_accuracy"]
     console.print(
-        f"stop reason: {payload['stop_reason']}; best round {payload['best_round']} "
-        f"(validation {payload['best_validation_accuracy']:.3f})"
+        f"stop reason: {payload['stop_reason'] or 'none yet (the run has not finished)'}; "
+        + ("no best round yet" if best is None else f"best round {payload['best_round']} (validation {best:.3f})")
         + ("" if test is None else f"; test {test:.3f}")
     )
     if (note := early_stop_note(payload)) is not None:
@@ -222,6 +226,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path) -> None:
             console.print(f"round {r['round']}: review {r['review']['decision']}{note}", highlight=False, markup=False)
         for line in empty_reply_warnings(r["round"], r.get("empty_replies", {})):
             console.print(line, highlight=False, markup=False)
-    console.print(f"results: {run_dir / 'results.json'}\nbest prompt: {run_dir / 'best_prompt.txt'}")
+    lines = file_lines(payload, run_dir, export_command or f"fedtextgrad-graph export {payload['run_id']}")
+    if lines:
+        console.print("\n".join(lines), highlight=False, markup=False)
 
 

@@ -266,6 +266,7 @@ def build_round_graph(
             "aggregation_replies": {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))},
             "previous_prompt": state["global_prompt"],
             "all_screened_out": not prompts,
+            "aggregation_models": runtime.models_in_use(["aggregator"]),
         }
         return {"global_prompt": merged, "round_metrics": metrics}
 
@@ -280,6 +281,7 @@ def build_round_graph(
                 "evaluation_llm_calls": score.llm_calls,
                 "client_validation": score.by_client,
                 "evaluation_replies": score.replies,
+                "evaluation_models": runtime.models_in_use(["task", "judge"]),
             }
         }
 
@@ -293,6 +295,10 @@ def build_round_graph(
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
         server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies", "review_replies")]
+        # The server models of the process that ran each step (a resume may use others);
+        # rounds checkpointed before these were recorded take this process's.
+        server_models = runtime.models.names(runtime.roles_in_use())
+        server_models |= metrics.pop("aggregation_models", {}) | metrics.pop("evaluation_models", {})
         updates = state["client_updates"]
         failures = state.get("client_failures") or {}
         accuracy = metrics["validation_accuracy"]
@@ -322,7 +328,7 @@ def build_round_graph(
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
             global_prompt=state["global_prompt"],
             improved=verdict.improved,
-            models=round_models(runtime.models.names(runtime.roles_in_use()), {cid: updates[cid] for cid in arrived}),
+            models=round_models(server_models, {cid: updates[cid] for cid in arrived}),
             llm_calls=sum(updates[cid]["llm_calls"] for cid in arrived)
             + metrics.get("screen_llm_calls", 0)
             + metrics["aggregation_llm_calls"]

@@ -169,5 +169,6 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
             evaluation_llm_calls=metrics["evaluation_llm_calls"] + score.llm_calls,
             client_validation=score.by_client,
             review_replies=score.replies,
+            evaluation_models=runtime.models_in_use(["task", "judge"]),
         )
     return {"global_prompt": kept, "round_metrics": update}

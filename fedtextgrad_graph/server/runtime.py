@@ -110,6 +110,12 @@ class FederationRuntime:
         """The server roles this run calls (see :func:`server_roles`)."""
         return server_roles(self.config, self.evaluation)
 
+    def models_in_use(self, roles: Iterable[str]) -> dict[str, str]:
+        """Role -> model name of those of ``roles`` the server calls in this run, as built here
+        (a step records them: a resume may run the next steps with other models)."""
+        wanted = set(roles)
+        return {role: self.models.name(role) for role in self.roles_in_use() if role in wanted}
+
     def generate(self, role: str, round: int | None = None) -> Generate:
         """An async ``generate(system, user)`` for one of the server's roles."""
         return self.gateway.bind(self.models.get(role), role=role, round=round)

@@ -24,6 +24,10 @@ def test_sigkill_mid_round_then_resume(make_config, tmp_path: Path):
     assert not any(e["event"] == "round_finished" and e["round"] == 2 for e in killed)
     status = cli("status", "crash", cwd=tmp_path)
     assert status.returncode == 0 and "incomplete, 1 round(s) finished" in status.stdout
+    # Nothing that is not there: no None, no results.json (never written), where it stopped.
+    assert "None" not in status.stdout and "results:" not in status.stdout
+    assert "interrupted in round 2 (or still running); resume it with: fedtextgrad-graph resume crash" in status.stdout
+    assert "print it with: fedtextgrad-graph export crash" in status.stdout
 
     resumed = cli("resume", "crash", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

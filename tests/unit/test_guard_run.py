@@ -34,7 +34,7 @@ async def guarded_run(make_config, tmp_path: Path, guard: str) -> tuple[dict, Pa
 
         async with create_checkpointer(sqlite_url(run_dir / "checkpoint.sqlite")) as checkpointer:
             state = await run_federated(config, run_id="guarded", checkpointer=checkpointer, models=models, on_event=on_event)
-    write_run_files(run_dir, results_payload(state, run_id="guarded", models={}))
+    write_run_files(run_dir, results_payload(state, run_id="guarded"))
     assert copied, "the optimizer never ran"
     return state, run_dir, copied
 

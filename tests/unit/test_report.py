@@ -44,7 +44,7 @@ def _in_progress(state: dict[str, Any], uploaded: list[str]) -> dict[str, Any]:
 
 
 def test_report_of_a_finished_run(finished_state, tmp_path: Path):
-    files = write_report(finished_state, tmp_path / "report", run_id="r", models={"task": "simulated"})
+    files = write_report(finished_state, tmp_path / "report", run_id="r")
     assert [p.name for p in files.plots] == PLOTS
     for plot in files.plots:
         assert plot.read_bytes().startswith(PNG_SIGNATURE) and plot.stat().st_size > 5000

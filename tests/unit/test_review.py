@@ -97,7 +97,7 @@ async def test_the_run_pauses_after_aggregation_with_the_candidate_and_its_score
     assert pause["current"] == saved["round_metrics"]["previous_prompt"]
     assert pause["candidate_score"] == saved["round_metrics"]["validation_accuracy"]
     assert pause["current_score"] == saved["baseline_accuracy"] == pause["reference_score"]
-    payload = results_payload(saved, run_id="r", models={})
+    payload = results_payload(saved, run_id="r")
     assert payload["status"] == "awaiting_review" and payload["pending_review"]["round"] == 1
     assert payload["latest_prompt"] == pause["current"]  # not the candidate
 

@@ -39,10 +39,27 @@ def test_summary_lists_left_out_clients_per_round(captured, tmp_path):
     }
     payload = {
         "run_id": "r", "status": "completed", "history": [record], "simulated": False, "test_accuracy": None,
-        "stop_reason": "max_rounds", "best_round": 0, "best_validation_accuracy": 0.5,
+        "stop_reason": "max_rounds", "best_round": 0, "best_validation_accuracy": 0.5, "models": {"task": "simulated"},
     }
     view.print_summary(payload, tmp_path)
     text = captured.export_text()
     assert "round 1: a screened out (size: 100000 chars)" in text
     assert "round 1: b screened out (validation: 0.00)" in text
     assert "round 1: every upload screened out; the global prompt stayed as it was" in text
+
+
+def test_summary_of_an_unfinished_run_says_nothing_that_is_not_there(captured, tmp_path):
+    record = {
+        "round": 1, "clients": ["a"], "client_metrics": {}, "validation_accuracy": 0.5, "prompt_chars": 1,
+        "prompt_tokens": 1, "llm_calls": 3,
+    }
+    payload = {
+        "run_id": "r", "status": "incomplete", "history": [record], "simulated": False, "test_accuracy": None,
+        "stop_reason": None, "best_round": None, "best_validation_accuracy": None, "best_prompt": None, "rounds": 1,
+        "models": {"task": "mixed: simulated (round 1), openai:x (round 2)"},
+    }
+    view.print_summary(payload, tmp_path)
+    text = captured.export_text()
+    assert "models: task: mixed: simulated (round 1), openai:x (round 2)" in text
+    assert "stop reason: none yet (the run has not finished); no best round yet" in text
+    assert "None" not in text and "results:" not in text and "best prompt" not in text
