@@ -198,7 +198,7 @@ def _payload() -> dict:
         "empty_replies": {"a": {"task": {"calls": 30, "empty": 7}}},
     }  # fmt: skip
     return {
-        "run_id": "r", "status": "completed", "history": [record], "simulated": False, "test_accuracy": 0.5,
+        "run_id": "r", "status": "completed", "history": [record], "simulated": False, "models": {"task": "m"}, "test_accuracy": 0.5,
         "stop_reason": "max_rounds", "best_round": 1, "best_validation_accuracy": 0.5,
         "client_test": {"a": {"correct": 1, "total": 2, "accuracy": 0.5}, "b": {"correct": 0, "total": 0, "accuracy": None}},
     }  # fmt: skip
