@@ -34,7 +34,7 @@ from ..runs import (
 from ..server import FederationRuntime
 from ..server.review import ReviewDecision, review_message
 from ..transport import ClientTransport, TransportError
-from .output import check_writable_file, ensure_folder, output_failed, write_output
+from .output import check_creatable_folder, check_writable_file, ensure_folder, output_failed, write_output
 from .review import decision_from_options, show_review
 from .run_folder import CHECKPOINT_FILE, recall_checkpoint, remember_checkpoint
 from .signals import Interruption, cancel_on_sigterm
@@ -230,7 +230,7 @@ def execute_run(
     process with a message on bad input (2) or a stopped run (1). A run that comes to a
     review pause ends normally (0). ``review`` continues a run awaiting review."""
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
-    ensure_folder(runs_dir / run_id, "--runs-dir")  # so does a run folder that cannot be written
+    check_creatable_folder(runs_dir / run_id, "--runs-dir")  # so does a run folder that cannot be written
     _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
 
 

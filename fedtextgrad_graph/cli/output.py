@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from .view import fail
 
-__all__ = ["check_writable_file", "ensure_folder", "output_failed", "write_output"]
+__all__ = ["check_creatable_folder", "check_writable_file", "ensure_folder", "output_failed", "write_output"]
 
 
 def _missing_folder(path: Path) -> str:
@@ -40,6 +40,23 @@ def check_writable_file(path: Path, option: str) -> None:
         fail(f"{option} {path}: cannot write it: {_missing_folder(path)}")
     if not os.access(folder, os.W_OK | os.X_OK):
         fail(f"{option} {path}: cannot write it: no permission to write in {folder}")
+
+
+def check_creatable_folder(path: Path, option: str) -> None:
+    """Exit (2) unless the folder ``path`` exists and is writable, or can be created (its
+    nearest existing ancestor is a writable folder); creates nothing, so a command that fails
+    later for another reason leaves no empty folder behind."""
+    if path.exists():
+        if not path.is_dir():
+            fail(f"{option} {path}: cannot create it: it is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            fail(f"{option} {path}: cannot write in it: permission denied")
+        return
+    ancestor = next(p for p in path.parents if p.exists())
+    if not ancestor.is_dir():
+        fail(f"{option} {path}: cannot create it: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        fail(f"{option} {path}: cannot create it: no permission to write in {ancestor}")
 
 
 def write_output(path: Path, content: str | bytes, option: str) -> None:
