@@ -39,7 +39,7 @@ from .review import decision_from_options, show_review
 from .run_folder import CHECKPOINT_FILE, recall_checkpoint, remember_checkpoint
 from .signals import Interruption, cancel_on_sigterm
 from .status import checkpoint_line, file_lines, models_line, progress_line
-from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary
+from .view import SIMULATED_BANNER, RunView, console, errors, fail, print_summary, warnings_shown
 
 app = typer.Typer(
     name="fedtextgrad-graph",
@@ -231,7 +231,9 @@ def execute_run(
     review pause ends normally (0). ``review`` continues a run awaiting review."""
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
     check_creatable_folder(runs_dir / run_id, "--runs-dir")  # so does a run folder that cannot be written
-    _run_async(_execute(runtime, run_id, runs_dir, _checkpoint_url(checkpoint, runs_dir, run_id), resume=resume, review=review))
+    url = _checkpoint_url(checkpoint, runs_dir, run_id)
+    with warnings_shown():
+        _run_async(_execute(runtime, run_id, runs_dir, url, resume=resume, review=review))
 
 
 def _flower_settings(

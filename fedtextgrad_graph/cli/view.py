@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, Self, TextIO
 
@@ -22,12 +25,34 @@ from .scores import client_scores_line, client_scores_table
 from .status import file_lines, models_line
 from .stops import early_stop_note
 
-__all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary"]
+__all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary", "warnings_shown"]
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 SIMULATED_BANNER = "[bold yellow]SIMULATED MODEL[/]: scripted offline replies, not a language model; scores show the pipeline works, not prompt quality."
 EXIT_BAD_INPUT = 2
+
+
+class _WarningLines(logging.Handler):
+    """The package's log warnings as ``warning: ...`` lines on stderr, like ``error: ...``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        errors.print(f"[yellow]warning:[/] {escape(self.format(record))}", highlight=False)
+
+
+@contextmanager
+def warnings_shown() -> Iterator[None]:
+    """Within it, what the library logs at WARNING and above (an endpoint outage, empty
+    replies, a Redis without persistence) is shown as ``warning:`` lines (the library only logs)."""
+    logger = logging.getLogger("fedtextgrad_graph")
+    handler, propagate = _WarningLines(logging.WARNING), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:

@@ -82,7 +82,7 @@ def test_an_unreachable_endpoint_is_named_once_and_at_the_end(make_config, tmp_p
     output = done.stdout + done.stderr
     retry_lines = [line for line in output.splitlines() if "retry" in line.lower() and not line.startswith("error:")]
     assert len(retry_lines) == 1, retry_lines
-    assert retry_lines[0].startswith(f"endpoint {url} unreachable (connection refused); retrying each call")
+    assert retry_lines[0].startswith(f"warning: endpoint {url} unreachable (connection refused); retrying each call")
     error = next(line for line in done.stderr.splitlines() if line.startswith("error:"))
     assert f"at {url}: unreachable (connection refused)" in error
     assert "Traceback" not in output

@@ -61,7 +61,7 @@ def test_empty_task_replies_and_an_echoing_optimizer_are_counted(make_config, tm
     warnings = [line for line in done.stderr.splitlines() if "empty replies" in line]
     assert len(warnings) == len(set(warnings)) == 2 * 3, done.stderr
     n = out["history"][1]["empty_replies"]["client-1"]["task"]
-    assert f"round 2: client-1's task model returned {n['empty']} empty replies (of {n['calls']})" in warnings
+    assert f"warning: round 2: client-1's task model returned {n['empty']} empty replies (of {n['calls']})" in warnings
 
     status = cli("status", "quiet", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
