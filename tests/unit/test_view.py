@@ -63,3 +63,17 @@ def test_summary_of_an_unfinished_run_says_nothing_that_is_not_there(captured, t
     assert "models: task: mixed: simulated (round 1), openai:x (round 2)" in text
     assert "stop reason: none yet (the run has not finished); no best round yet" in text
     assert "None" not in text and "results:" not in text and "best prompt" not in text
+
+
+def test_library_warnings_show_as_warning_lines_only_while_asked(monkeypatch: pytest.MonkeyPatch):
+    import logging
+
+    errors = Console(record=True, width=200, force_terminal=False)
+    monkeypatch.setattr(view, "errors", errors)
+    logger = logging.getLogger("fedtextgrad_graph.models.gateway")
+    with view.warnings_shown():
+        logger.warning("endpoint %s unreachable", "http://127.0.0.1:9/v1")
+        logger.info("not shown")
+    logger.warning("after: not through the CLI's handler")
+    assert errors.export_text().splitlines() == ["warning: endpoint http://127.0.0.1:9/v1 unreachable"]
+    assert logging.getLogger("fedtextgrad_graph").propagate
