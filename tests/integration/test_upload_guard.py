@@ -40,15 +40,15 @@ def test_copied_examples_never_leave_the_client(make_config, tmp_path, action):
     assert len(metrics) == 4  # 2 rounds x 2 clients
     if action == "redact":
         assert all(m["redacted"] == 2 and m["blocked"] == 0 for m in metrics)
-        assert "0 blocked; 2 redacted by the upload guard" in done.stdout
+        assert "0 blocked, 0 unchanged; 2 redacted by the upload guard" in done.stdout
     else:
         assert all(m["blocked"] == 2 and m["redacted"] == 0 and m["accepted"] == 0 for m in metrics)
-        assert "2 blocked; 0 redacted by the upload guard" in done.stdout
+        assert "2 blocked, 0 unchanged; 0 redacted by the upload guard" in done.stdout
     steps = [e for e in read_events(run_dir) if e["event"] == "local_step"]
     assert len(steps) == 8
     assert all(s["guard_caught"] == {"verbatim": 1, "email": 1} for s in steps)
     assert "upload guard: 1 email, 1 verbatim" in done.stdout
-    assert "<th>blocked</th><th>redacted</th>" in files["report.html"].decode()
+    assert "<th>blocked</th><th>unchanged</th><th>redacted</th>" in files["report.html"].decode()
 
 
 @pytest.fixture
