@@ -22,14 +22,16 @@ class CheckpointError(RuntimeError):
     """A checkpoint URL that cannot be used."""
 
 
-def redacted_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
+def redacted_url(url: str, *, mask: str | None = "***") -> str:
+    """The URL with any password replaced by ``mask``, or left out (with its colon) when
+    ``mask`` is None."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    credentials = f"{user}:{mask}@" if mask is not None else (f"{user}@" if user else "")
+    netloc = credentials + host + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 

@@ -125,7 +125,7 @@ def _resume_hint(run_id: str, url: str, runs_dir: Path, verb: str = "resume", ch
         command += f" --runs-dir {runs_dir}"
     if url != _checkpoint_url(None, runs_dir, run_id):
         if urlsplit(url).password is not None:
-            placeholder = redacted_url(url).replace(":***@", ":PASSWORD@", 1)
+            placeholder = redacted_url(url, mask="PASSWORD")
             return f"{CHECKPOINT_ENV}='{placeholder}' {command}{choices}  (put the real password in place of PASSWORD)"
         if not _remembered(url, runs_dir / run_id):
             command += f" --checkpoint '{url}'"

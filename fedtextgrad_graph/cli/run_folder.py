@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..checkpoint import CheckpointError, sqlite_url
+from ..checkpoint import CheckpointError, redacted_url, sqlite_url
 
 __all__ = ["CHECKPOINT_FILE", "recall_checkpoint", "remember_checkpoint", "without_password"]
 
@@ -21,11 +21,7 @@ CHECKPOINT_FILE = "checkpoint.json"
 
 def without_password(url: str) -> str:
     """``url`` with its password left out (user, host, port, path and query kept)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = (f"{parts.username}@" if parts.username else "") + (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return redacted_url(url, mask=None)
 
 
 def _absolute(url: str) -> str:
