@@ -169,6 +169,8 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
+# The paper's splits. ``gsm8k`` also shuffles ``path`` and ``test_path`` before slicing
+# (data/splits.py), as the paper's code does; ``bbh`` and numeric ranges slice in file order.
 PAPER_SPLITS = {
     "bbh": SplitRanges(train=(0, 50), validation=(50, 150), test=(150, 250)),
     "gsm8k": SplitRanges(train=(0, 50), validation=(200, 300), test=(300, 400)),

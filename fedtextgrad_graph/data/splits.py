@@ -1,4 +1,8 @@
-"""A task's train / validation / test splits, cut from its file(s) by the configured ranges."""
+"""A task's train / validation / test splits, cut from its file(s) by the configured ranges.
+
+Every place that cuts splits (the server's partition and evaluation data, a site's own
+data) goes through :func:`load_task`, so server and sites see the same examples.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,22 @@ class TaskSplits:
     test: list[Example]
 
 
+# Named splits whose files are shuffled before slicing, with the seed. ``gsm8k`` is the
+# FedTextGrad paper's code (TextGrad's GSM8K_DSPy loader): the train list shuffled with
+# random.Random(0), the test list with a fresh random.Random(0). Numeric ranges slice the
+# files in order.
+_SHUFFLE_SEEDS: dict[str, int] = {"gsm8k": 0}
+
+
+def _in_split_order(examples: list[Example], task: TaskConfig) -> list[Example]:
+    seed = _SHUFFLE_SEEDS.get(task.split) if isinstance(task.split, str) else None
+    if seed is None:
+        return examples
+    shuffled = list(examples)
+    random.Random(seed).shuffle(shuffled)
+    return shuffled
+
+
 def _slice(examples: list[Example], bounds: tuple[int, int], what: str, path: Path) -> list[Example]:
     start, end = bounds
     if end > len(examples):
@@ -27,15 +47,20 @@ def _slice(examples: list[Example], bounds: tuple[int, int], what: str, path: Pa
 
 
 def load_task(name: str, task: TaskConfig, data_dir: str | Path) -> TaskSplits:
-    """Load a task's file(s) and cut its train/validation/test splits."""
+    """Load a task's file(s) and cut its train/validation/test splits.
+
+    ``split = "gsm8k"`` shuffles the file and the test file (each with a fresh
+    ``random.Random(0)``) before slicing, as the paper's code does; other splits slice in
+    file order.
+    """
     if task.format is None or task.path is None:
         raise DataError(f"tasks.{name}: set format and path to load its examples from a file")
     data_dir = Path(data_dir)
     path = data_dir / task.path
-    examples = load_examples(task, path)
+    examples = _in_split_order(load_examples(task, path), task)
     ranges = task.split_ranges
     test_path = data_dir / task.test_path if task.test_path else path
-    test_pool = load_examples(task, test_path) if task.test_path else examples
+    test_pool = _in_split_order(load_examples(task, test_path), task) if task.test_path else examples
     return TaskSplits(
         train=_slice(examples, ranges.train, f"tasks.{name} train", path),
         validation=_slice(examples, ranges.validation, f"tasks.{name} validation", path),

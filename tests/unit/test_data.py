@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import textwrap
 from pathlib import Path
 
@@ -183,6 +184,34 @@ def test_load_task_range_beyond_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"tasks\.t test split needs examples \[6, 9\) but the file has 8") as info:
         load_task("t", task, tmp_path)
     assert str(path) in str(info.value)
+
+
+def write_gsm8k(path: Path, n: int, prefix: str) -> Path:
+    lines = [json.dumps({"question": f"{prefix}{i}", "answer": f"work\n#### {i}"}) for i in range(n)]
+    return write_lines(path, *lines)
+
+
+def test_gsm8k_split_shuffles_like_the_paper_code(tmp_path: Path) -> None:
+    # The paper's code: shuffle the train list with random.Random(0), the test list with a
+    # fresh random.Random(0), then train[:50], validation = train[200:300], test = test[300:400].
+    write_gsm8k(tmp_path / "train.jsonl", 450, "train-")
+    write_gsm8k(tmp_path / "test.jsonl", 450, "test-")
+    train_ids, test_ids = list(range(450)), list(range(450))
+    random.Random(0).shuffle(train_ids)
+    random.Random(0).shuffle(test_ids)
+    task = TaskConfig(format="gsm8k", path="train.jsonl", test_path="test.jsonl", split="gsm8k")
+    splits = load_task("gsm8k", task, tmp_path)
+    assert [e.input for e in splits.train] == [f"train-{i}" for i in train_ids[:50]]
+    assert [e.target for e in splits.train] == [str(i) for i in train_ids[:50]]
+    assert [e.input for e in splits.validation] == [f"train-{i}" for i in train_ids[200:300]]
+    assert [e.input for e in splits.test] == [f"test-{i}" for i in test_ids[300:400]]
+
+
+def test_numeric_ranges_on_gsm8k_files_keep_file_order(tmp_path: Path) -> None:
+    write_gsm8k(tmp_path / "train.jsonl", 12, "q")
+    task = TaskConfig(format="gsm8k", path="train.jsonl", split={"train": (0, 4), "validation": (4, 8), "test": (8, 12)})
+    splits = load_task("gsm8k", task, tmp_path)
+    assert [e.input for e in splits.train + splits.validation + splits.test] == [f"q{i}" for i in range(12)]
 
 
 # --- federated partitioning -------------------------------------------------------------------
