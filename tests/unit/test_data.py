@@ -346,3 +346,27 @@ def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path: Path) -> None:
         load_jsonl(path)
     path.write_text(json.dumps({"input": "a\u2028b", "target": "1"}, ensure_ascii=False) + "\n", encoding="utf-8")
     assert load_jsonl(path)[0].input == "a\u2028b"
+
+
+def test_a_site_cuts_the_same_gsm8k_split_as_the_server(tmp_path: Path) -> None:
+    from fedtextgrad_graph.site.config import load_site_config
+    from fedtextgrad_graph.site.runner import SiteRunner
+
+    write_gsm8k(tmp_path / "train.jsonl", 450, "train-")
+    write_gsm8k(tmp_path / "test.jsonl", 450, "test-")
+    site_toml = write_lines(
+        tmp_path / "site.toml",
+        "[site]",
+        'client_id = "site-a"',
+        "[task]",
+        'format = "gsm8k"',
+        'path = "train.jsonl"',
+        'test_path = "test.jsonl"',
+        'split = "gsm8k"',
+        "[models]",
+        'model = "simulated"',
+    )
+    site = SiteRunner(load_site_config(site_toml)).site.data
+    task = TaskConfig(format="gsm8k", path="train.jsonl", test_path="test.jsonl", split="gsm8k")
+    server = load_task("gsm8k", task, tmp_path)
+    assert (site.train, site.validation, site.test) == (server.train, server.validation, server.test)
