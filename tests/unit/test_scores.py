@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,9 +20,10 @@ from fedtextgrad_graph.models import LLMCallRecord, LLMGateway, RetryPolicy, Sim
 from fedtextgrad_graph.models.usage import metering, record_reported, tokens_or_unknown
 from fedtextgrad_graph.report import write_report
 from fedtextgrad_graph.runs import results_payload
+from fedtextgrad_graph.server.evaluation import _federated
 from fedtextgrad_graph.text import count_tokens
 from fedtextgrad_graph.transport.flower.messages import typed
-from fedtextgrad_graph.wire import ClientUpdate, EvaluateResult
+from fedtextgrad_graph.wire import ClientUpdate, EvaluateRequest, EvaluateResult
 
 from ..conftest import ScriptedChatModel, write_bbh
 
@@ -218,3 +220,27 @@ async def test_the_report_shows_each_task_and_each_round_cost(tmp_path):
     assert f"<td>{tokens['input']} / {tokens['output']}</td>" in page
     total = results_payload(state, run_id="report")["llm_tokens"]
     assert f"{total['input']} in, {total['output']} out" in page
+
+
+async def test_a_federated_test_sums_the_sites_counts_by_task_and_their_tokens(tmp_path):
+    """Sites that hold the test data (Flower sites) score it; a site that predates token
+    counts has its calls counted as calls without usage."""
+    counts = {"a1": (3, 4), "a2": (0, 5), "p1": (2, 2)}
+
+    class Sites:
+        async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
+            cid = request["client_id"]
+            correct, total = counts[cid]
+            result = EvaluateResult(client_id=cid, correct=correct, total=total, llm_calls=total)
+            if cid != "a2":
+                result["llm_tokens"] = {"input": 100 * total, "output": total, "calls_without_usage": 0}
+            return result
+
+    runtime = SimpleNamespace(config=load_config(_two_tasks(tmp_path, "federated")), transport=Sites())
+    with metering(client_id=None) as tokens:
+        score = await _federated(runtime, "p", run_id="t", round=None, split="test")  # type: ignore[arg-type]
+    assert score.by_task == {
+        "apples": {"correct": 3, "total": 9, "accuracy": 3 / 9},
+        "plums": {"correct": 2, "total": 2, "accuracy": 1.0},
+    }
+    assert tokens.count() == {"input": 600, "output": 6, "calls_without_usage": 5}
