@@ -42,7 +42,7 @@ from .review import review_round
 from .runtime import FederationRuntime
 from .screening import Comparison, ScreenContext, create_screens, screen_uploads
 
-__all__ = ["RoundGraph", "build_round_graph", "initial_state", "round_models", "select_clients", "train_request", "update_success_rate"]
+__all__ = ["RoundGraph", "build_round_graph", "initial_state", "round_models", "select_clients", "train_request"]
 
 RoundGraph: TypeAlias = "CompiledStateGraph[RoundState, None, RoundState, RoundState]"
 """The compiled round graph."""
@@ -148,7 +148,7 @@ def _metered(step: str, node: _StepNode) -> _StepNode:
     return run
 
 
-def update_success_rate(updates: Mapping[str, ClientUpdate]) -> float | None:
+def _update_success_rate(updates: Mapping[str, ClientUpdate]) -> float | None:
     """Accepted / attempted local steps of these uploads (``None`` when none was attempted)."""
     attempted = sum(len(u["steps"]) for u in updates.values())
     return sum(u["accepted"] for u in updates.values()) / attempted if attempted else None
@@ -369,7 +369,7 @@ def build_round_graph(
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],
             empty_replies=round_empty_replies({cid: updates[cid] for cid in arrived}, *server_replies),
-            update_success_rate=update_success_rate({cid: updates[cid] for cid in arrived}),
+            update_success_rate=_update_success_rate({cid: updates[cid] for cid in arrived}),
             llm_tokens=add_tokens(*(tokens_or_unknown(updates[cid]) for cid in arrived), *server_tokens),
         )
         record.update(cast(RoundRecord, metrics))  # the round's measures: prompt size, scores, screening, review
