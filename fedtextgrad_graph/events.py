@@ -114,11 +114,13 @@ class Aggregated(TypedDict):
 
 class Evaluated(TypedDict):
     """The new global prompt was scored; ``dropped`` names clients left out of the scoring,
-    ``client_validation`` is each client's share when the clients scored it (else empty)."""
+    ``client_validation`` is each client's share when the clients scored it (else empty),
+    ``validation_by_task`` each task's."""
 
     validation_accuracy: float
     dropped: dict[str, str]
     client_validation: dict[str, ClientScore]
+    validation_by_task: dict[str, ClientScore]
 
 
 class Reviewed(TypedDict):

@@ -196,6 +196,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                         "validation_accuracy": metrics["validation_accuracy"],
                         "dropped": metrics["evaluation_dropped"],
                         "client_validation": metrics.get("client_validation", {}),
+                        "validation_by_task": metrics.get("validation_by_task", {}),
                     },
                 )
             )

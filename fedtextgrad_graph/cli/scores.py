@@ -35,7 +35,7 @@ def _cell(score: ClientScore | None) -> str:
 
 
 def client_scores_line(scores: Mapping[str, ClientScore]) -> str:
-    """``client-1 0.80 4/5, client-2 ...``: one round's scores, on one line."""
+    """``client-1 0.80 4/5, client-2 ...``: one round's scores (by client or task), on one line."""
     return ", ".join(f"{cid} {_cell(score)}" for cid, score in scores.items())
 
 

@@ -143,6 +143,8 @@ class RunView:
                 say(f"  [yellow]{escape(cid)} left out of scoring[/]: {escape(reason)}")
             if d.get("client_validation"):
                 say("  validation by client: " + escape(client_scores_line(d["client_validation"])), highlight=False)
+            if len(d.get("validation_by_task", {})) > 1:
+                say("  validation by task: " + escape(client_scores_line(d["validation_by_task"])), highlight=False)
         elif event.kind == "screened":
             for cid, reason in d["screened_out"].items():
                 say(f"  [yellow]{escape(cid)} screened out[/]: {escape(reason)}")

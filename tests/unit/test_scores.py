@@ -15,7 +15,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from rich.console import Console
 
 from fedtextgrad_graph import RunEvent, load_config, run_federated
+from fedtextgrad_graph.cli import view
 from fedtextgrad_graph.cli.scores import round_work_table, task_scores_table, tokens_line
+from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.models import LLMCallRecord, LLMGateway, RetryPolicy, SimulatedChatModel
 from fedtextgrad_graph.models.usage import metering, record_reported, tokens_or_unknown
 from fedtextgrad_graph.report import write_report
@@ -244,3 +246,19 @@ async def test_a_federated_test_sums_the_sites_counts_by_task_and_their_tokens(t
         "plums": {"correct": 2, "total": 2, "accuracy": 1.0},
     }
     assert tokens.count() == {"input": 600, "output": 6, "calls_without_usage": 5}
+
+
+def test_the_live_view_shows_each_task_and_the_round_cost(monkeypatch, tmp_path):
+    captured = Console(record=True, width=200, force_terminal=False)
+    monkeypatch.setattr(view, "console", captured)
+    config = parse_config({"tasks": {"t": {"format": "bbh", "path": "x.json"}}, "federation": {"num_clients": 2}})
+    score = {"correct": 4, "total": 5, "accuracy": 0.8}
+    finished = {"round": 1, "validation_accuracy": 0.8, "improved": True, "new_best": True, "stop_reason": None, "dropped": {}}
+    with view.RunView(None, config) as live:
+        live.event(RunEvent("evaluated", {"validation_accuracy": 0.8, "dropped": {}, "client_validation": {}, "validation_by_task": {"a": score}}))
+        live.event(RunEvent("evaluated", {"validation_accuracy": 0.8, "dropped": {}, "client_validation": {}, "validation_by_task": {"a": score, "b": score}}))
+        tokens = {"input": 120, "output": 30, "calls_without_usage": 0}
+        live.event(RunEvent("round_finished", {**finished, "update_success_rate": 0.25, "llm_tokens": tokens}))
+    lines = captured.export_text().splitlines()
+    assert [line for line in lines if "by task" in line] == ["  validation by task: a 0.80 4/5, b 0.80 4/5"]  # one task: the pooled line says it
+    assert "  0.25 of local steps accepted; LLM tokens 120 in, 30 out" in lines
