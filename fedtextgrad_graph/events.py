@@ -17,7 +17,7 @@ from typing_extensions import TypedDict  # pydantic validates it on Python < 3.1
 
 from .server.participation import QuorumPause
 from .server.review import ReviewRequest
-from .wire import ClientScore, ReplyCount, StepRecord
+from .wire import ClientScore, ReplyCount, StepRecord, TokenCount
 
 __all__ = [
     "EVENT_DATA",
@@ -114,11 +114,13 @@ class Aggregated(TypedDict):
 
 class Evaluated(TypedDict):
     """The new global prompt was scored; ``dropped`` names clients left out of the scoring,
-    ``client_validation`` is each client's share when the clients scored it (else empty)."""
+    ``client_validation`` is each client's share when the clients scored it (else empty),
+    ``validation_by_task`` each task's."""
 
     validation_accuracy: float
     dropped: dict[str, str]
     client_validation: dict[str, ClientScore]
+    validation_by_task: dict[str, ClientScore]
 
 
 class Reviewed(TypedDict):
@@ -132,7 +134,9 @@ class Reviewed(TypedDict):
 
 class RoundFinished(TypedDict):
     """A round ended; ``stop_reason`` is set when it was the last one. ``empty_replies``: the
-    callers (client ids, ``server``) and roles that got empty replies, with their counts."""
+    callers (client ids, ``server``) and roles that got empty replies, with their counts.
+    ``update_success_rate``: accepted / attempted local steps (``None``: none attempted);
+    ``llm_tokens``: the round's provider-reported tokens."""
 
     round: int
     validation_accuracy: float
@@ -141,6 +145,8 @@ class RoundFinished(TypedDict):
     stop_reason: str | None
     dropped: dict[str, str]
     empty_replies: dict[str, dict[str, ReplyCount]]
+    update_success_rate: float | None
+    llm_tokens: TokenCount | None
 
 
 class TestFinished(TypedDict):
@@ -162,6 +168,8 @@ class LLMCall(TypedDict):
     empty: bool
     retry_wait_s: NotRequired[float]
     errors: NotRequired[tuple[str, ...] | list[str]]
+    input_tokens: NotRequired[int | None]
+    output_tokens: NotRequired[int | None]
 
 
 class WaitingForSite(TypedDict):

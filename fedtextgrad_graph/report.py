@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .report_counts import client_scores_html, empty_replies_html
+from .report_counts import client_scores_html, empty_replies_html, task_scores_html
 from .runs import results_payload
 from .text import compose_prompt
 
@@ -81,6 +81,7 @@ def write_report(
         local_steps = int(state.get("run_config", {}).get("client", {}).get("local_steps", 1))
         figures = {
             "validation.png": _validation_figure(history, state.get("baseline_accuracy"), state.get("best_round")),
+            **_task_validation_figures(history, state.get("baseline_by_task")),
             "client_train.png": _client_train_figure(history, local_steps),
             "prompt_length.png": _prompt_length_figure(history),
             "updates.png": _updates_figure(history),
@@ -210,6 +211,28 @@ def _validation_figure(history: Sequence[Mapping[str, Any]], baseline: float | N
     return figure
 
 
+def _task_validation_figures(history: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | None) -> dict[str, Figure]:
+    """``validation_by_task.png``: one line per task, round by round (from the baseline), for
+    a run of several tasks; none otherwise (the pooled plot is the one task's)."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for round, scores in [(0, baseline or {}), *((r["round"], r.get("validation_by_task") or {}) for r in history)]:
+        for task, score in scores.items():
+            if score["accuracy"] is not None:
+                points.setdefault(task, []).append((round, score["accuracy"]))
+    if len(points) < 2:
+        return {}
+    figure = _figure()
+    ax = figure.add_subplot()
+    for task, xy in points.items():
+        ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=task)
+    first = min(x for xy in points.values() for x, _ in xy)
+    ax.set(xlabel="round (0: baseline)", ylabel="validation accuracy", ylim=(-0.02, 1.1), title="Validation accuracy per task")
+    _x_span(ax, first, history[-1]["round"])
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", title="task")
+    return {"validation_by_task.png": figure}
+
+
 def _client_train_figure(history: Sequence[Mapping[str, Any]], local_steps: int) -> Figure:
     figure = _figure()
     ax = figure.add_subplot()
@@ -335,7 +358,7 @@ def _page(payload: Mapping[str, Any], lineage: Sequence[_Round], plots: Sequence
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>FedTextGrad run {run_id}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"{_header(payload, resume)}\n<h2>Plots</h2>\n{_plots(plots)}\n"
-        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{empty_replies_html(payload)}"
+        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{task_scores_html(payload)}{empty_replies_html(payload)}"
         f"<h2>Prompt lineage</h2>\n{sections}\n"
         "</main>\n</body>\n</html>\n"
     )
@@ -371,11 +394,20 @@ def _header(payload: Mapping[str, Any], resume: str) -> str:
         "Best": best,
         "Baseline validation accuracy": _fmt(payload["baseline_validation_accuracy"]),
         "Test accuracy (best prompt)": _fmt(payload["test_accuracy"]),
+        "LLM tokens (provider-reported)": _tokens(payload.get("llm_tokens")),
         "Aggregation": config.get("aggregation", {}).get("strategy", "?"),
         "Models": ", ".join(f"{role}: {name}" for role, name in payload["models"].items()) or "none recorded yet (no round finished)",
     }
     items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in rows.items())
     return "\n".join(parts) + f'\n<dl class="summary">{items}</dl>'
+
+
+def _tokens(tokens: Mapping[str, int] | None) -> str:
+    """``1200 in, 300 out`` (and the calls that reported no usage), or ``–`` if not recorded."""
+    if tokens is None:
+        return "–"
+    text = f"{tokens['input']} in, {tokens['output']} out"
+    return text + (f" ({tokens['calls_without_usage']} call(s) reported no usage)" if tokens["calls_without_usage"] else "")
 
 
 def _plots(plots: Sequence[Path]) -> str:
@@ -389,7 +421,10 @@ def _plots(plots: Sequence[Path]) -> str:
 
 
 def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
-    columns = ["round", "clients", "validation accuracy", "improved", *OUTCOME_COLORS, "redacted", "prompt chars", "tokens", "LLM calls"]
+    columns = [
+        "round", "clients", "validation accuracy", "improved", *OUTCOME_COLORS, "redacted", "prompt chars", "tokens", "LLM calls",
+        "steps accepted / attempted", "LLM tokens in / out",
+    ]
     head = "".join(f'<th class="text">{c}</th>' if c == "clients" else f"<th>{c}</th>" for c in columns)
     rows = []
     if payload["baseline_validation_accuracy"] is not None:
@@ -402,7 +437,7 @@ def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
         if r.record is None:
             rows.append(
                 f'<tr class="running"><td>{r.round} (in progress)</td><td class="text">{clients}</td>'
-                f"<td>–</td><td>–</td>{outcomes}<td>–</td><td>–</td><td>–</td></tr>"
+                f"<td>–</td><td>–</td>{outcomes}<td>–</td><td>–</td><td>–</td><td>–</td><td>–</td></tr>"
             )
             continue
         rec = r.record
@@ -412,11 +447,22 @@ def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
             f'<tr{best}><td>{r.round}{" ★" if best else ""}</td><td class="text">{clients}</td>'
             f"<td>{_fmt(rec['validation_accuracy'])} ({rec['validation_correct']}/{rec['validation_total']})</td>"
             f"<td>{'yes' if rec['improved'] else 'no'}</td>{outcomes}"
-            f"<td>{rec['prompt_chars']}</td><td>{rec['prompt_tokens']}</td><td>{rec['llm_calls']}</td></tr>"
+            f"<td>{rec['prompt_chars']}</td><td>{rec['prompt_tokens']}</td><td>{rec['llm_calls']}</td>{_round_work(rec)}</tr>"
         )
     if not rows:
         return "<p>No round has finished yet.</p>"
     return f'<table id="rounds"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _round_work(record: Mapping[str, Any]) -> str:
+    """A finished round's update success rate (accepted/attempted steps) and LLM tokens."""
+    rate = record.get("update_success_rate")
+    metrics = record["client_metrics"].values()
+    steps = f"{sum(m['accepted'] for m in metrics)}/{sum(len(m['steps']) for m in metrics)}"
+    success = "–" if "update_success_rate" not in record else f"{_fmt(rate)} ({steps})"
+    tokens = record.get("llm_tokens")
+    used = "–" if tokens is None else f"{tokens['input']} / {tokens['output']}"
+    return f"<td>{success}</td><td>{html.escape(used)}</td>"
 
 
 def _screened_note(record: Mapping[str, Any]) -> str:

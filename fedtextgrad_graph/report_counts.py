@@ -1,5 +1,5 @@
-"""Report sections for per-client numbers: each client's federated validation and test
-scores, and the empty replies models returned, round by round."""
+"""Report sections for numbers beyond the pooled ones: each client's federated validation and
+test scores, each task's, and the empty replies models returned, round by round."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from .replies import empty_reply_warnings
 from .wire import ClientScore
 
-__all__ = ["client_scores_html", "empty_replies_html"]
+__all__ = ["client_scores_html", "empty_replies_html", "task_scores_html"]
 
 
 def _cell(score: ClientScore | None) -> str:
@@ -20,27 +20,46 @@ def _cell(score: ClientScore | None) -> str:
     return f"<td>{accuracy} ({score['correct']}/{score['total']})</td>"
 
 
+def _scores_html(title: str, note: str, table_id: str, rows: list[tuple[str, Mapping[str, ClientScore]]]) -> str:
+    """A table with a row per round (``rows``: its label and scores) and a column per name."""
+    names = list(dict.fromkeys(name for _, scores in rows for name in scores))
+    head = '<th class="text">round</th>' + "".join(f"<th>{html.escape(name)}</th>" for name in names)
+    body = [
+        f'<tr><td class="text">{html.escape(label)}</td>' + "".join(_cell(scores.get(name)) for name in names) + "</tr>"
+        for label, scores in rows
+    ]
+    return (
+        f"<h3>{title}</h3>\n"
+        f'<p class="label">{note}</p>\n'
+        f'<div style="overflow-x: auto"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table></div>\n'
+    )
+
+
 def client_scores_html(payload: Mapping[str, Any]) -> str:
     """A table of each client's own validation score per round (and test score), when the
     clients scored the prompts (federated evaluation); empty otherwise."""
-    rounds = [r for r in payload["history"] if r.get("client_validation")]
+    rows = [(str(r["round"]), r["client_validation"]) for r in payload["history"] if r.get("client_validation")]
     test: Mapping[str, ClientScore] = payload.get("client_test") or {}
-    if not rounds and not test:
-        return ""
-    clients = list(dict.fromkeys([*(cid for r in rounds for cid in r["client_validation"]), *test]))
-    head = '<th class="text">round</th>' + "".join(f"<th>{html.escape(cid)}</th>" for cid in clients)
-    rows = [
-        f'<tr><td class="text">{r["round"]}</td>' + "".join(_cell(r["client_validation"].get(cid)) for cid in clients) + "</tr>"
-        for r in rounds
-    ]
     if test:
-        rows.append('<tr><td class="text">test (best prompt)</td>' + "".join(_cell(test.get(cid)) for cid in clients) + "</tr>")
-    return (
-        "<h3>Validation by client</h3>\n"
-        '<p class="label">Each client scores the global prompt on its own data: accuracy (correct/total).</p>\n'
-        f'<div style="overflow-x: auto"><table id="client-scores"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table></div>\n'
-    )
+        rows.append(("test (best prompt)", test))
+    if not rows:
+        return ""
+    note = "Each client scores the global prompt on its own data: accuracy (correct/total)."
+    return _scores_html("Validation by client", note, "client-scores", rows)
+
+
+def task_scores_html(payload: Mapping[str, Any]) -> str:
+    """A table of each task's validation score at the baseline and per round (and test score),
+    for a run of several tasks; empty otherwise (the pooled figures are the one task's)."""
+    rows = [("0 (baseline)", payload.get("baseline_by_task") or {})]
+    rows += [(str(r["round"]), r.get("validation_by_task") or {}) for r in payload["history"]]
+    rows.append(("test (best prompt)", payload.get("test_by_task") or {}))
+    rows = [(label, scores) for label, scores in rows if scores]
+    if len({task for _, scores in rows for task in scores}) < 2:
+        return ""
+    note = "The global prompt's score on each task's examples: accuracy (correct/total)."
+    return _scores_html("Validation by task", note, "task-scores", rows)
 
 
 def empty_replies_html(payload: Mapping[str, Any]) -> str:

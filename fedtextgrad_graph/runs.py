@@ -28,6 +28,7 @@ from .events import EventKind, RunEvent
 from .metrics import Scorer
 from .model_usage import models_by_round, simulated_used, used_models
 from .models import Answerer
+from .models.usage import add_tokens
 from .progress import llm_call_event, run_listener
 from .run_ids import check_run_id
 from .server import FederationRuntime, build_round_graph, initial_state
@@ -35,6 +36,7 @@ from .server.participation import quorum_message
 from .server.review import ReviewDecision, approved_prompt, parse_decision, review_message
 from .state import merge_by_key
 from .transport import ClientTransport
+from .wire import TokenCount
 
 INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph interrupt
 RESUME = "__resume__"  # the pending-writes key of the answer to an interrupt
@@ -194,6 +196,7 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                         "validation_accuracy": metrics["validation_accuracy"],
                         "dropped": metrics["evaluation_dropped"],
                         "client_validation": metrics.get("client_validation", {}),
+                        "validation_by_task": metrics.get("validation_by_task", {}),
                     },
                 )
             )
@@ -214,6 +217,8 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
                         "stop_reason": update["stop_reason"],
                         "dropped": record.get("dropped", {}),
                         "empty_replies": record.get("empty_replies", {}),
+                        "update_success_rate": record.get("update_success_rate"),
+                        "llm_tokens": record.get("llm_tokens"),
                     },
                 )
             )
@@ -358,7 +363,9 @@ async def run_federated(
 def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
     """The content of ``results.json``. ``models`` and ``simulated`` come from the round records:
     what each round really ran with (see :mod:`.model_usage`), ``models_by_round`` groups the
-    rounds by the models they used."""
+    rounds by the models they used. ``baseline_by_task``/``test_by_task``: counts per task
+    (``None`` when not scored); ``llm_tokens``: the run's provider-reported tokens (every
+    round, the baseline and the final test; ``None`` for a run recorded before tokens were)."""
     history = state.get("history", [])
     return {
         "run_id": run_id,
@@ -378,7 +385,19 @@ def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
         "config": state.get("run_config"),
         "pending_review": awaiting_review(state),
         "client_test": state.get("client_test"),
+        "baseline_by_task": state.get("baseline_by_task"),
+        "test_by_task": state.get("test_by_task"),
+        "llm_tokens": _run_tokens(state),
     }
+
+
+def _run_tokens(state: Mapping[str, Any]) -> TokenCount | None:
+    """The tokens of a run's finished rounds, baseline and final test (``None`` if none of
+    them recorded tokens: a run made before they were)."""
+    parts = [r.get("llm_tokens") for r in state.get("history", [])]
+    parts += [state.get("baseline_llm_tokens"), state.get("test_llm_tokens")]
+    recorded = [p for p in parts if p is not None]
+    return add_tokens(*recorded) if recorded else None
 
 
 def latest_prompt(state: Mapping[str, Any]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
-from .wire import ClientScore, ClientUpdate, ReplyCount
+from .wire import ClientScore, ClientUpdate, ReplyCount, TokenCount
 
 __all__ = ["RoundRecord", "RoundState", "merge_by_key"]
 
@@ -25,7 +25,12 @@ class RoundRecord(TypedDict, total=False):
     ``review`` (with ``[review] required``) the reviewer's decision and note.
     ``client_validation``: with federated evaluation, each scoring client's own counts;
     ``empty_replies``: the callers (client ids, ``"server"``) and roles whose model returned
-    empty replies this round, with their calls."""
+    empty replies this round, with their calls.
+    ``validation_by_task``: the validation counts of each task (server-held or federated);
+    ``update_success_rate``: accepted / attempted local steps of the clients that uploaded
+    (``None`` when none was attempted); ``llm_tokens``: the provider-reported tokens of the
+    round's calls (the clients' local training and every server step, with the clients'
+    scoring), and the calls that reported none."""
 
     round: int
     clients: list[str]
@@ -51,10 +56,15 @@ class RoundRecord(TypedDict, total=False):
     review: dict[str, Any]
     client_validation: dict[str, ClientScore]
     empty_replies: dict[str, dict[str, ReplyCount]]
+    validation_by_task: dict[str, ClientScore]
+    update_success_rate: float | None
+    llm_tokens: TokenCount
 
 
 class RoundState(TypedDict, total=False):
-    """State of the round graph."""
+    """State of the round graph. ``baseline_by_task``/``test_by_task``: the initial prompt's
+    validation and the best prompt's test counts per task; ``baseline_llm_tokens`` and
+    ``test_llm_tokens``: the tokens of those two scorings (outside every round)."""
 
     run_config: dict[str, Any]
     round: int
@@ -74,3 +84,7 @@ class RoundState(TypedDict, total=False):
     stop_reason: str | None
     test_accuracy: float | None
     client_test: dict[str, ClientScore] | None
+    baseline_by_task: dict[str, ClientScore] | None
+    test_by_task: dict[str, ClientScore] | None
+    baseline_llm_tokens: TokenCount | None
+    test_llm_tokens: TokenCount | None

@@ -23,6 +23,7 @@ __all__ = [
     "ReplyCount",
     "StepOutcome",
     "StepRecord",
+    "TokenCount",
     "TrainRequest",
 ]
 
@@ -38,6 +39,17 @@ class ReplyCount(TypedDict):
 
     calls: int
     empty: int
+
+
+class TokenCount(TypedDict):
+    """Tokens some LLM calls used, as their provider reported them (``usage_metadata`` of each
+    reply): ``input`` (prompt) and ``output`` (completion) tokens, and the calls whose reply
+    reported no usage (a provider or app that does not say, or a call that failed), which are
+    counted here and never estimated."""
+
+    input: int
+    output: int
+    calls_without_usage: int
 
 
 class ClientTask(TypedDict):
@@ -68,7 +80,8 @@ class StepRecord(TypedDict):
     """One local TextGrad step of one client. ``guard_caught``: spans of the new prompt the
     upload guard caught, by kind (never the text); ``redacted``: they were removed and the
     step went on (``blocked`` outcome: the previous prompt was kept). ``empty_replies``: the
-    step's LLM calls and empty replies by role (absent from older sites)."""
+    step's LLM calls and empty replies by role; ``llm_tokens``: the tokens they used (both
+    absent from older sites)."""
 
     client_id: str
     round: int
@@ -82,13 +95,16 @@ class StepRecord(TypedDict):
     guard_caught: dict[str, int]
     redacted: bool
     empty_replies: NotRequired[dict[str, ReplyCount]]
+    llm_tokens: NotRequired[TokenCount]
 
 
 class ClientUpdate(TypedDict):
     """What a client uploads after its local steps: its prompt, metrics and model names.
     ``blocked``/``redacted``: its steps whose new prompt the upload guard refused or redacted;
     ``unchanged``: its steps whose new prompt was the old one; ``empty_replies``: its LLM calls
-    and empty replies by role. Sites older than the last two fields send neither (read as 0)."""
+    and empty replies by role. Sites older than the last two fields send neither (read as 0).
+    ``llm_tokens``: the tokens its calls used (absent from older sites: their calls count as
+    calls without usage)."""
 
     client_id: str
     round: int
@@ -104,6 +120,7 @@ class ClientUpdate(TypedDict):
     redacted: int
     unchanged: NotRequired[int]
     empty_replies: NotRequired[dict[str, ReplyCount]]
+    llm_tokens: NotRequired[TokenCount]
 
 
 class ClientScore(TypedDict):
@@ -136,10 +153,11 @@ class EvaluateRequest(TypedDict):
 
 class EvaluateResult(TypedDict):
     """Only the counts come back (and the LLM calls the scoring took, with the empty replies
-    among them by role; absent from older sites)."""
+    among them by role and the tokens they used; the last two absent from older sites)."""
 
     client_id: str
     correct: int
     total: int
     llm_calls: int
     empty_replies: NotRequired[dict[str, ReplyCount]]
+    llm_tokens: NotRequired[TokenCount]

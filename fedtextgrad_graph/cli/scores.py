@@ -1,4 +1,6 @@
-"""Each client's own validation (and test) score of a federated evaluation, for the terminal."""
+"""Scores beyond the pooled figure, for the terminal: each client's own validation (and test)
+score of a federated evaluation, each task's, and each round's local-step success rate and
+LLM tokens."""
 
 from __future__ import annotations
 
@@ -9,9 +11,17 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from ..wire import ClientScore
+from ..wire import ClientScore, TokenCount
 
-__all__ = ["MAX_ROUND_COLUMNS", "client_scores_line", "client_scores_table"]
+__all__ = [
+    "MAX_ROUND_COLUMNS",
+    "ROUND_WORK_LEGEND",
+    "client_scores_line",
+    "client_scores_table",
+    "round_work_table",
+    "task_scores_table",
+    "tokens_line",
+]
 
 MAX_ROUND_COLUMNS = 4
 """The latest rounds shown per client, so the table fits 80 columns."""
@@ -25,8 +35,29 @@ def _cell(score: ClientScore | None) -> str:
 
 
 def client_scores_line(scores: Mapping[str, ClientScore]) -> str:
-    """``client-1 0.80 4/5, client-2 ...``: one round's scores, on one line."""
+    """``client-1 0.80 4/5, client-2 ...``: one round's scores (by client or task), on one line."""
     return ", ".join(f"{cid} {_cell(score)}" for cid, score in scores.items())
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
+
+
+def _scores_table(
+    title: str, who: str, columns: Sequence[tuple[str, Mapping[str, ClientScore]]], test: Mapping[str, ClientScore] | None
+) -> Table:
+    """A row per client or task (``who``), a column per round (``columns``) and the test."""
+    names = list(dict.fromkeys([*(name for _, scores in columns for name in scores), *(test or {})]))
+    table = _table(title)
+    table.add_column(who)
+    for header, _ in columns:
+        table.add_column(header, justify="right")
+    if test:
+        table.add_column("test", justify="right")
+    for name in names:
+        cells = [_cell(scores.get(name)) for _, scores in columns]
+        table.add_row(escape(name), *cells, *([_cell(test.get(name))] if test else []))
+    return table
 
 
 def client_scores_table(history: Sequence[Mapping[str, Any]], test: Mapping[str, ClientScore] | None) -> Table | None:
@@ -35,14 +66,57 @@ def client_scores_table(history: Sequence[Mapping[str, Any]], test: Mapping[str,
     rounds = [r for r in history if r.get("client_validation")][-MAX_ROUND_COLUMNS:]
     if not rounds and not test:
         return None
-    clients = list(dict.fromkeys([*(cid for r in rounds for cid in r["client_validation"]), *(test or {})]))
-    table = Table(title="validation by client", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1))
-    table.add_column("client")
+    return _scores_table("validation by client", "client", [(f"round {r['round']}", r["client_validation"]) for r in rounds], test)
+
+
+def task_scores_table(payload: Mapping[str, Any]) -> Table | None:
+    """A row per task: its validation score at the baseline and in the latest rounds, and its
+    test score; ``None`` for a run of one task (the pooled figures are that task's)."""
+    columns = [("baseline", payload.get("baseline_by_task") or {})]
+    columns += [(f"round {r['round']}", r.get("validation_by_task") or {}) for r in payload["history"]]
+    columns = [(header, scores) for header, scores in columns if scores][-MAX_ROUND_COLUMNS:]
+    test = payload.get("test_by_task")
+    tasks = {task for _, scores in columns for task in scores} | set(test or {})
+    if len(tasks) < 2:
+        return None
+    return _scores_table("validation by task", "task", columns, test)
+
+
+ROUND_WORK_LEGEND = (
+    "steps: local steps accepted/attempted by the clients that uploaded (success: their ratio); "
+    "tokens in, out: as the providers reported them; no usage: calls whose reply reported none"
+)
+
+
+def _tokens(tokens: TokenCount | None) -> tuple[str, str, str]:
+    if tokens is None:
+        return "–", "–", "–"
+    return str(tokens["input"]), str(tokens["output"]), str(tokens["calls_without_usage"])
+
+
+def round_work_table(history: Sequence[Mapping[str, Any]]) -> Table | None:
+    """A row per round: local steps accepted/attempted, the success rate, and the round's LLM
+    tokens; ``None`` when no round recorded them (a run made before they were)."""
+    rounds = [r for r in history if "update_success_rate" in r or "llm_tokens" in r]
+    if not rounds:
+        return None
+    table = _table("local steps and LLM tokens by round")
+    for header in ("round", "steps", "success", "tokens in", "tokens out", "no usage"):
+        table.add_column(header, justify="right")
     for r in rounds:
-        table.add_column(f"round {r['round']}", justify="right")
-    if test:
-        table.add_column("test", justify="right")
-    for cid in clients:
-        cells = [_cell(r["client_validation"].get(cid)) for r in rounds]
-        table.add_row(escape(cid), *cells, *([_cell(test.get(cid))] if test else []))
+        metrics = r["client_metrics"].values()
+        accepted, attempted = sum(m["accepted"] for m in metrics), sum(len(m["steps"]) for m in metrics)
+        rate = r.get("update_success_rate")
+        table.add_row(str(r["round"]), f"{accepted}/{attempted}", "–" if rate is None else f"{rate:.2f}", *_tokens(r.get("llm_tokens")))
     return table
+
+
+def tokens_line(payload: Mapping[str, Any]) -> str | None:
+    """``LLM tokens: 1200 in, 300 out ...``: the run's total, or ``None`` if not recorded."""
+    tokens: TokenCount | None = payload.get("llm_tokens")
+    if tokens is None:
+        return None
+    line = f"LLM tokens (provider-reported, rounds, baseline and test): {tokens['input']} in, {tokens['output']} out"
+    if tokens["calls_without_usage"]:
+        line += f"; {tokens['calls_without_usage']} call(s) reported no usage (not counted)"
+    return line

@@ -21,7 +21,7 @@ from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
 from ..replies import empty_reply_warnings
 from ..runs import RunEvent
-from .scores import client_scores_line, client_scores_table
+from .scores import ROUND_WORK_LEGEND, client_scores_line, client_scores_table, round_work_table, task_scores_table, tokens_line
 from .status import file_lines, models_line
 from .stops import early_stop_note
 
@@ -143,6 +143,8 @@ class RunView:
                 say(f"  [yellow]{escape(cid)} left out of scoring[/]: {escape(reason)}")
             if d.get("client_validation"):
                 say("  validation by client: " + escape(client_scores_line(d["client_validation"])), highlight=False)
+            if len(d.get("validation_by_task", {})) > 1:
+                say("  validation by task: " + escape(client_scores_line(d["validation_by_task"])), highlight=False)
         elif event.kind == "screened":
             for cid, reason in d["screened_out"].items():
                 say(f"  [yellow]{escape(cid)} screened out[/]: {escape(reason)}")
@@ -155,6 +157,10 @@ class RunView:
             best = " [green](new best)[/]" if d["new_best"] else ""
             stop = f"; stopping: {d['stop_reason']}" if d["stop_reason"] else ""
             say(f"  validation accuracy {d['validation_accuracy']:.3f}{best}{stop}")
+            if d.get("llm_tokens") is not None:
+                rate = d.get("update_success_rate")
+                accepted = "no local step" if rate is None else f"{rate:.2f} of local steps accepted"
+                say(f"  {accepted}; LLM tokens {d['llm_tokens']['input']} in, {d['llm_tokens']['output']} out", highlight=False)
         elif event.kind == "test_finished":
             say(f"test accuracy of the best prompt: {d['test_accuracy']:.3f}")
 
@@ -228,9 +234,15 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
     by_client = client_scores_table(payload["history"], payload.get("client_test"))
     if by_client is not None:
         console.print(by_client)
+    if (by_task := task_scores_table(payload)) is not None:
+        console.print(by_task)
+    if (work := round_work_table(payload["history"])) is not None:
+        print_table(work, ROUND_WORK_LEGEND)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
     console.print(models_line(payload), highlight=False, markup=False)
+    if (tokens := tokens_line(payload)) is not None:
+        console.print(tokens, highlight=False, markup=False)
     test, best = payload["test_accuracy"], payload["best_validation_accuracy"]
     console.print(
         f"stop reason: {payload['stop_reason'] or 'none yet (the run has not finished)'}; "

@@ -2,7 +2,8 @@
 
 It holds one limit on in-flight LLM calls, bounds each attempt by a timeout, retries transient
 errors by a :class:`~fedtextgrad_graph.models.retry.RetryPolicy` (the only retry layer: the
-OpenAI client's own retries are off), and counts calls per role and client.
+OpenAI client's own retries are off), and counts calls per role and client, and the tokens
+each call's provider reported (see :mod:`.usage`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..wire import ReplyCount
 from .factory import Answerer, model_name
 from .outages import OutageLog, endpoint_of, endpoint_url, failure_reason
 from .retry import RetryPolicy, error_kind, is_transient
+from .usage import record_call_usage, reply_usage
 
 __all__ = ["LLMCallError", "LLMCallRecord", "LLMGateway"]
 
@@ -39,7 +41,9 @@ class LLMCallRecord:
     request to the reply, including waiting for a concurrency slot and retry backoff;
     ``retry_wait_s`` is the part spent waiting between attempts, and ``errors`` names what
     each failed attempt got (``invalid_json``, ``http_429``, ``APITimeoutError``, ``empty_reply``...);
-    ``empty``: the reply returned was empty."""
+    ``empty``: the reply returned was empty. ``input_tokens``/``output_tokens``: the prompt and
+    completion tokens its provider reported, summed over its replies (an empty one retried
+    included); ``None`` when no reply reported usage."""
 
     role: str
     client_id: str | None
@@ -51,6 +55,8 @@ class LLMCallRecord:
     retry_wait_s: float = 0.0
     errors: tuple[str, ...] = ()
     empty: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class LLMGateway:
@@ -93,11 +99,14 @@ class LLMGateway:
         started = time.perf_counter()
         errors: list[str] = []
         waited = 0.0
+        usage: tuple[int, int] | None = None  # summed over the replies that reported it
         empty_retries = self.retry.empty_retries
         while True:
             try:
                 async with self._limit():
-                    text = await asyncio.wait_for(self._attempt(model, system, user, messages), self.timeout_s)
+                    text, reported = await asyncio.wait_for(self._attempt(model, system, user, messages), self.timeout_s)
+                if reported is not None:
+                    usage = reported if usage is None else (usage[0] + reported[0], usage[1] + reported[1])
                 if not is_empty_reply(text) or empty_retries == 0:
                     break
                 # An empty reply is often transient (an overloaded server): ask again, the same
@@ -112,7 +121,7 @@ class LLMGateway:
                 errors.append(error_kind(exc))
                 delay = self.retry.delay(exc, retry=len(errors), waited_s=waited)
                 if delay is None:
-                    self._record(model, role, client_id, round, started, waited, errors, ok=False)
+                    self._record(model, role, client_id, round, started, waited, errors, ok=False, usage=usage)
                     if not is_transient(exc):
                         raise
                     who = f"{role} model {model_name(model)}" + (f" of {client_id}" if client_id else "")
@@ -133,17 +142,21 @@ class LLMGateway:
                 waited += delay
         if (recovered := self.outages.succeeded(endpoint_of(model))) is not None:
             logger.warning("%s", recovered)
-        self._record(model, role, client_id, round, started, waited, errors, ok=True, empty=is_empty_reply(text))
+        self._record(model, role, client_id, round, started, waited, errors, ok=True, empty=is_empty_reply(text), usage=usage)
         return text
 
     def _budget(self) -> str:
         return f"{self.retry.max_wait_s:g} s of waits and {self.retry.max_retries} retries ([models] retry_max_wait_s, max_retries)"
 
     @staticmethod
-    async def _attempt(model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]) -> str:
+    async def _attempt(
+        model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]
+    ) -> tuple[str, tuple[int, int] | None]:
+        """The reply's text and the ``(input, output)`` tokens its provider reported, if any."""
         if isinstance(model, Answerer):
-            return str(await model.answer(system or "", user))
-        return str((await model.ainvoke(messages)).text)
+            return str(await model.answer(system or "", user)), None
+        reply = await model.ainvoke(messages)
+        return str(reply.text), reply_usage(reply)
 
     def bind(
         self, model: BaseChatModel | Answerer, *, role: str, client_id: str | None = None, round: int | None = None
@@ -167,13 +180,18 @@ class LLMGateway:
         *,
         ok: bool,
         empty: bool = False,
+        usage: tuple[int, int] | None = None,
     ) -> None:
         self.calls[(role, client_id)] += 1
         self.empty_replies[(role, client_id)] += empty
+        record_call_usage(client_id, usage)
         if self.on_call is not None:
             seconds = time.perf_counter() - started
             attempts = len(errors) + ok
-            record = LLMCallRecord(role, client_id, round, model_name(model), seconds, attempts, ok, waited, tuple(errors), empty)
+            input_tokens, output_tokens = usage or (None, None)
+            record = LLMCallRecord(
+                role, client_id, round, model_name(model), seconds, attempts, ok, waited, tuple(errors), empty, input_tokens, output_tokens
+            )
             self.on_call(record)
 
     def count(self, *, role: str | None = None, client_id: str | None = None) -> int:

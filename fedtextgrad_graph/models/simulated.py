@@ -4,7 +4,9 @@ It is not a language model. It exists so the whole pipeline runs offline: it ans
 arithmetic, boolean, word-sorting and counting questions, more often correctly when the
 system prompt holds more of its known strategy tips; it "optimizes" a prompt by adding a
 tip; it merges prompts by removing repeated sentences; it judges by string comparison.
-Every reply is a pure function of the request, so runs are reproducible.
+Every reply is a pure function of the request, so runs are reproducible. Like a provider, it
+reports each reply's token usage (``usage_metadata``): the ``wordpiece`` tokens (words and
+punctuation marks) of the messages it was sent and of its reply.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from ..metrics import exact_match, final_answer, last_number_match
 from ..prompts import AGGREGATOR_SYSTEM_PROMPT, JUDGE_SYSTEM_PROMPT
+from ..text import count_tokens
 
 __all__ = ["SIMULATED_MODEL", "SimulatedChatModel", "simulated_reply"]
 
@@ -175,7 +179,10 @@ class SimulatedChatModel(BaseChatModel):
         return SIMULATED_MODEL
 
     def _result(self, messages: list[BaseMessage]) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(simulated_reply(*_split(messages))))])
+        reply = simulated_reply(*_split(messages))
+        sent, said = sum(count_tokens(m.text) for m in messages), count_tokens(reply)
+        usage = UsageMetadata(input_tokens=sent, output_tokens=said, total_tokens=sent + said)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply, usage_metadata=usage))])
 
     def _generate(
         self,

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..models.usage import record_reported, tokens_or_unknown
 from ..replies import SERVER, ReplyCounts, replies_since
 from ..wire import ClientScore, EvaluateRequest
 from .participation import failure_reason
@@ -26,7 +27,11 @@ class Score:
     """Counts over every example scored, the LLM calls it took, and (federated) the clients
     that failed to score and each other client's own counts (``by_client``; empty when the
     server scored its own data). ``replies``: the calls and empty replies by caller (a client
-    id, or ``"server"``) and role."""
+    id, or ``"server"``) and role. ``by_task``: the counts of each task (federated: the
+    clients' counts summed by their task; a task whose clients all failed is absent).
+
+    The tokens the clients' scoring used go to the server's token meters (see
+    :func:`~fedtextgrad_graph.models.usage.metering`)."""
 
     correct: int
     total: int
@@ -34,6 +39,7 @@ class Score:
     dropped: dict[str, str] = field(default_factory=dict)
     by_client: dict[str, ClientScore] = field(default_factory=dict)
     replies: dict[str, ReplyCounts] = field(default_factory=dict)
+    by_task: dict[str, ClientScore] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -64,11 +70,19 @@ async def test_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str)
 async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["validation", "test"], *, round: int | None) -> Score:
     calls = runtime.gateway.count()
     replies = runtime.gateway.replies(client_id=None)
+    tasks = list(runtime.evaluation)
     counts = await asyncio.gather(
-        *(runtime.accuracy(prompt, getattr(splits, split), task, round=round) for task, splits in runtime.evaluation.items())
+        *(runtime.accuracy(prompt, getattr(runtime.evaluation[task], split), task, round=round) for task in tasks)
     )
     made = {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))}
-    return Score(sum(c for c, _ in counts), sum(t for _, t in counts), runtime.gateway.count() - calls, replies=made)
+    by_task = {task: _counts(correct, total) for task, (correct, total) in zip(tasks, counts, strict=True)}
+    correct, total = sum(c for c, _ in counts), sum(t for _, t in counts)
+    return Score(correct, total, runtime.gateway.count() - calls, replies=made, by_task=by_task)
+
+
+def _counts(correct: int, total: int) -> ClientScore:
+    """Counts and accuracy (``None`` without examples)."""
+    return ClientScore(correct=correct, total=total, accuracy=correct / total if total else None)
 
 
 async def _federated(
@@ -96,10 +110,19 @@ async def _federated(
         correct += reply["correct"]
         total += reply["total"]
         llm_calls += reply["llm_calls"]
-        accuracy = reply["correct"] / reply["total"] if reply["total"] else None
-        by_client[cid] = ClientScore(correct=reply["correct"], total=reply["total"], accuracy=accuracy)
+        by_client[cid] = _counts(reply["correct"], reply["total"])
         empty_replies[cid] = reply.get("empty_replies", {})
+        record_reported(tokens_or_unknown(reply))
     if total == 0:
         reasons = "; ".join(f"{cid}: {why}" for cid, why in dropped.items()) or "no client holds such examples"
         raise EvaluationError(f"no {split} score: no client returned one ({reasons})")
-    return Score(correct, total, llm_calls, dropped, by_client, empty_replies)
+    return Score(correct, total, llm_calls, dropped, by_client, empty_replies, _sum_by_task(runtime, by_client))
+
+
+def _sum_by_task(runtime: FederationRuntime, by_client: dict[str, ClientScore]) -> dict[str, ClientScore]:
+    """The clients' counts summed by their task (``config.client_task``)."""
+    sums: dict[str, tuple[int, int]] = {}
+    for cid, score in by_client.items():
+        correct, total = sums.get(runtime.config.client_task(cid), (0, 0))
+        sums[runtime.config.client_task(cid)] = (correct + score["correct"], total + score["total"])
+    return {task: _counts(*counts) for task, counts in sums.items()}

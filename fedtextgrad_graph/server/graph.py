@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
-from typing import Any, TypeAlias, cast
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol, TypeAlias, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -28,6 +28,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send, interrupt
 
 from ..config import ROLES, FedTextGradConfig
+from ..models.usage import add_tokens, metering, tokens_or_unknown
 from ..replies import SERVER, ReplyCounts, add_replies, empty_reply_warnings, only_empty, replies_since
 from ..site import SITE_ROLES
 from ..state import RoundRecord, RoundState
@@ -77,6 +78,10 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
         stop_reason=None,
         test_accuracy=None,
         client_test=None,
+        baseline_by_task=None,
+        test_by_task=None,
+        baseline_llm_tokens=None,
+        test_llm_tokens=None,
     )
 
 
@@ -124,6 +129,31 @@ def round_empty_replies(
     return only_empty(by_caller)
 
 
+class _StepNode(Protocol):
+    def __call__(self, state: RoundState, config: RunnableConfig) -> Awaitable[dict[str, Any]]: ...
+
+
+_STEP_TOKENS = "_llm_tokens"  # the suffix of each server step's tokens in the round's metrics
+
+
+def _metered(step: str, node: _StepNode) -> _StepNode:
+    """``node`` recording the tokens of the server's calls it makes (and those the clients
+    report for scoring it asks of them) as ``<step>_llm_tokens`` in the round's metrics."""
+
+    async def run(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+        with metering(client_id=None) as tokens:
+            out = await node(state, config)
+        return {**out, "round_metrics": {**out.get("round_metrics", {}), f"{step}{_STEP_TOKENS}": tokens.count()}}
+
+    return run
+
+
+def _update_success_rate(updates: Mapping[str, ClientUpdate]) -> float | None:
+    """Accepted / attempted local steps of these uploads (``None`` when none was attempted)."""
+    attempted = sum(len(u["steps"]) for u in updates.values())
+    return sum(u["accepted"] for u in updates.values()) / attempted if attempted else None
+
+
 def _run_id(config: RunnableConfig) -> str:
     return str(config.get("configurable", {}).get("thread_id", ""))
 
@@ -152,10 +182,13 @@ def build_round_graph(
         prompt = state.get("global_prompt") or start["global_prompt"]
         if not cfg.evaluation.baseline:
             return start
-        score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
+        with metering(client_id=None) as tokens:
+            score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
         return {
             **start,
             "baseline_accuracy": score.accuracy,
+            "baseline_by_task": score.by_task,
+            "baseline_llm_tokens": tokens.count(),
             "best_prompt": prompt,
             "best_score": score.accuracy,
             "best_round": 0,
@@ -280,6 +313,7 @@ def build_round_graph(
                 "evaluation_dropped": score.dropped,
                 "evaluation_llm_calls": score.llm_calls,
                 "client_validation": score.by_client,
+                "validation_by_task": score.by_task,
                 "evaluation_replies": score.replies,
                 "evaluation_models": runtime.models_in_use(["task", "judge"]),
             }
@@ -295,6 +329,7 @@ def build_round_graph(
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
         server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies", "review_replies")]
+        server_tokens = [metrics.pop(k) for k in list(metrics) if k.endswith(_STEP_TOKENS)]
         # The server models of the process that ran each step (a resume may use others);
         # rounds checkpointed before these were recorded take this process's.
         server_models = runtime.models.names(runtime.roles_in_use())
@@ -334,6 +369,8 @@ def build_round_graph(
             + metrics["aggregation_llm_calls"]
             + metrics["evaluation_llm_calls"],
             empty_replies=round_empty_replies({cid: updates[cid] for cid in arrived}, *server_replies),
+            update_success_rate=_update_success_rate({cid: updates[cid] for cid in arrived}),
+            llm_tokens=add_tokens(*(tokens_or_unknown(updates[cid]) for cid in arrived), *server_tokens),
         )
         record.update(cast(RoundRecord, metrics))  # the round's measures: prompt size, scores, screening, review
         for line in empty_reply_warnings(state["round"], record["empty_replies"]):
@@ -356,18 +393,24 @@ def build_round_graph(
         return "final_test" if cfg.evaluation.test else END
 
     async def final_test(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
-        score = await test_accuracy(runtime, state["best_prompt"] or state["global_prompt"], run_id=_run_id(config))
-        return {"test_accuracy": score.accuracy, "client_test": score.by_client or None}
+        with metering(client_id=None) as tokens:
+            score = await test_accuracy(runtime, state["best_prompt"] or state["global_prompt"], run_id=_run_id(config))
+        return {
+            "test_accuracy": score.accuracy,
+            "client_test": score.by_client or None,
+            "test_by_task": score.by_task,
+            "test_llm_tokens": tokens.count(),
+        }
 
     graph = StateGraph(RoundState)
     graph.add_node("baseline", baseline)
     graph.add_node("broadcast", broadcast)
     graph.add_node("client_optimizer", client_optimizer, input_schema=ClientTask)
     graph.add_node("collect", collect)
-    graph.add_node("screen", screen)
-    graph.add_node("aggregate", aggregate)
-    graph.add_node("evaluate", evaluate)
-    graph.add_node("review", review)
+    graph.add_node("screen", _metered("screen", screen))
+    graph.add_node("aggregate", _metered("aggregate", lambda state, config: aggregate(state)))
+    graph.add_node("evaluate", _metered("evaluate", evaluate))
+    graph.add_node("review", _metered("review", review))
     graph.add_node("check_convergence", check_convergence)
     graph.add_node("final_test", final_test)
     graph.add_edge(START, "baseline")

@@ -159,6 +159,7 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
     if decision["decision"] == "reject" and history:
         update.update({key: history[-1][key] for key in _VALIDATION})
         update["client_validation"] = history[-1].get("client_validation", {})
+        update["validation_by_task"] = history[-1].get("validation_by_task", {})
     else:
         score = await validation_accuracy(runtime, kept, run_id=run_id, round=state["round"])
         update.update(
@@ -168,6 +169,7 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
             evaluation_dropped=score.dropped,
             evaluation_llm_calls=metrics["evaluation_llm_calls"] + score.llm_calls,
             client_validation=score.by_client,
+            validation_by_task=score.by_task,
             review_replies=score.replies,
             evaluation_models=runtime.models_in_use(["task", "judge"]),
         )

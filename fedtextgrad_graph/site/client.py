@@ -22,6 +22,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from ..data import Example
+from ..models.usage import add_tokens, metering
 from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
 from ..replies import add_replies, replies_since
 from ..wire import ClientUpdate, StepOutcome, StepRecord, TrainRequest
@@ -190,7 +191,8 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
         calls_before = site.gateway.count(client_id=site.client_id)
         replies_before = site.gateway.replies(client_id=site.client_id)
         step = _ClientStep(site, request)
-        prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])
+        with metering(client_id=site.client_id) as tokens:
+            prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])
         record = StepRecord(
             client_id=site.client_id,
             round=request["round"],
@@ -204,6 +206,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
             guard_caught=step.guard_caught,
             redacted=step.redacted,
             empty_replies=replies_since(replies_before, site.gateway.replies(client_id=site.client_id)),
+            llm_tokens=tokens.count(),
         )
         return {"prompt": prompt, "step": state["step"] + 1, "steps": [record]}
 
@@ -240,4 +243,5 @@ async def run_client(client_graph: ClientGraph, request: TrainRequest, *, models
         redacted=sum(s["redacted"] for s in steps),
         unchanged=sum(s["outcome"] == "unchanged" for s in steps),
         empty_replies=add_replies(*(s.get("empty_replies", {}) for s in steps)),
+        llm_tokens=add_tokens(*(s.get("llm_tokens") for s in steps)),
     )

@@ -9,6 +9,7 @@ from ..config import GuardConfig, TaskConfig
 from ..data import ClientData, Example, sample_examples
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
+from ..models.usage import metering
 from ..replies import ReplyCounts, is_empty_reply
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, ReplyCount, TrainRequest
 from .client import build_client_graph, run_client
@@ -101,8 +102,14 @@ class Site:
             return call
 
         score = self.score(request["round"], judge=counted("judge"))
-        correct, total = await score_prompt(request["prompt"], examples, answer=counted("task"), score=score)
+        with metering(client_id=self.client_id) as tokens:
+            correct, total = await score_prompt(request["prompt"], examples, answer=counted("task"), score=score)
         llm_calls = sum(n["calls"] for n in replies.values())
         return EvaluateResult(
-            client_id=self.client_id, correct=correct, total=total, llm_calls=llm_calls, empty_replies=replies
+            client_id=self.client_id,
+            correct=correct,
+            total=total,
+            llm_calls=llm_calls,
+            empty_replies=replies,
+            llm_tokens=tokens.count(),
         )

@@ -14,7 +14,9 @@ so a run against it is deterministic. It can misbehave on purpose:
   for that many seconds from the next request on, then the server answers normally again.
 
 ``faults_served`` lists ``(time, fault)`` per misbehaving reply; ``requests`` the answered ones,
-each with its ``"received_at"`` time.
+each with its ``"received_at"`` time and the ``"usage"`` block its reply reported:
+``usage(model, system, user, reply)`` gives its ``(prompt_tokens, completion_tokens)`` (1 and 1
+by default).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fedtextgrad_graph.models.simulated import simulated_reply
 
 Fault = str | int
 Reply = Callable[[str, str, str], str]
+Usage = Callable[[str, str, str, str], tuple[int, int]]
 
 
 def _text(content: Any) -> str:
@@ -53,10 +56,12 @@ class OpenAICompatibleServer:
         faults: Iterable[Fault] = (),
         retry_after_s: float = 1.0,
         hang_s: float = 30.0,
+        usage: Usage | None = None,
     ) -> None:
         self.fail_first = fail_first
         self.latency_s = dict(latency_s or {})
         self.reply = reply or _simulated
+        self.usage = usage or (lambda model, system, user, reply: (1, 1))
         self.retry_after_s = retry_after_s
         self.hang_s = hang_s
         self.requests: list[dict[str, Any]] = []
@@ -120,7 +125,8 @@ class OpenAICompatibleServer:
                     if fault is not None:
                         server.faults_served.append((now, fault))
                     else:
-                        server.requests.append({**request, "authorization": self.headers.get("Authorization"), "received_at": now})
+                        answered = {**request, "authorization": self.headers.get("Authorization"), "received_at": now}
+                        server.requests.append(answered)
                 if fault is not None:
                     self._misbehave(fault)
                     return
@@ -129,6 +135,10 @@ class OpenAICompatibleServer:
                 messages = request["messages"]
                 system = "\n".join(_text(m["content"]) for m in messages if m["role"] == "system")
                 user = "\n".join(_text(m["content"]) for m in messages if m["role"] != "system")
+                content = server.reply(request["model"], system, user)
+                prompt_tokens, completion_tokens = server.usage(request["model"], system, user, content)
+                usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+                answered["usage"] = usage
                 self._send(
                     200,
                     {
@@ -139,11 +149,11 @@ class OpenAICompatibleServer:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": server.reply(request["model"], system, user)},
+                                "message": {"role": "assistant", "content": content},
                                 "finish_reason": "stop",
                             }
                         ],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        "usage": usage,
                     },
                 )
 

@@ -84,6 +84,10 @@ def test_two_rounds_over_flower_with_every_site_in_every_round(federation, endpo
     tests = out["client_test"]  # the sites hold the test data: each scored its own
     assert sorted(tests) == list(SITES)
     assert sum(s["correct"] for s in tests.values()) / sum(s["total"] for s in tests.values()) == out["test_accuracy"]
+    # Every LLM call was a site's (the server merges by concatenation and holds no data), and
+    # the endpoint's replies each report 1 input and 1 output token: the sites' counts crossed.
+    answered = len(endpoint.requests)
+    assert out["llm_tokens"] == {"input": answered, "output": answered, "calls_without_usage": 0}
 
     # The server was never given a site's data, and none of it reached what the server stores.
     assert "data.json" not in config.read_text()

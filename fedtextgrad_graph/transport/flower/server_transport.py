@@ -58,6 +58,12 @@ def _reply_counts(replies: Mapping[str, ReplyCount]) -> list[int]:
     return [n for count in replies.values() for n in (count["calls"], count["empty"])]
 
 
+def _token_counts(reply: ClientUpdate | EvaluateResult) -> list[int]:
+    """The token counts a site reported (none from older sites), to check none is negative."""
+    tokens = reply.get("llm_tokens")
+    return [] if tokens is None else [tokens["input"], tokens["output"], tokens["calls_without_usage"]]
+
+
 class FlowerTransport(ClientTransport):
     """Reaches Flower sites through a SuperLink.
 
@@ -112,7 +118,7 @@ class FlowerTransport(ClientTransport):
         if (update["client_id"], update["round"]) != (who, request["round"]):
             raise SiteError(f"site {who} sent an update for client {update['client_id']!r} round {update['round']}")
         counts = [update["accepted"], update["rejected"], update["malformed"], update["llm_calls"], update["blocked"], update["redacted"]]
-        counts += [update.get("unchanged", 0), *_reply_counts(update.get("empty_replies", {}))]
+        counts += [update.get("unchanged", 0), *_reply_counts(update.get("empty_replies", {})), *_token_counts(update)]
         if min(counts) < 0:
             raise SiteError(f"site {who} sent an update with negative counts")
         return update
@@ -122,7 +128,7 @@ class FlowerTransport(ClientTransport):
         result = _checked(await self._ask(await self._node_of(who), EVALUATE, dict(request), who), EvaluateResult, who)
         if result["client_id"] != who:
             raise SiteError(f"site {who} sent a score for client {result['client_id']!r}")
-        if not 0 <= result["correct"] <= result["total"] or min([result["llm_calls"], *_reply_counts(result.get("empty_replies", {}))]) < 0:
+        if not 0 <= result["correct"] <= result["total"] or min([result["llm_calls"], *_reply_counts(result.get("empty_replies", {})), *_token_counts(result)]) < 0:
             raise SiteError(f"site {who} sent an impossible score ({result['correct']} correct of {result['total']})")
         return result
 
