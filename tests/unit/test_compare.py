@@ -274,3 +274,24 @@ async def test_running_a_comparison_again_skips_its_finished_runs(make_config, t
     edited = config.model_copy(update={"client": config.client.model_copy(update={"batch_size": 2})})
     with pytest.raises(ComparisonError, match=f"run {concat.run_id} exists with another config"):
         check_saved_config(ArmRun("concat", 0, concat.run_id, edited), saved)
+
+
+def test_the_comparison_table_fits_80_columns_with_a_row_per_arm_and_task(monkeypatch):
+    from rich.console import Console
+
+    from fedtextgrad_graph.cli import view
+    from fedtextgrad_graph.cli.comparison_table import print_comparison
+
+    console = Console(record=True, width=80, force_terminal=False)
+    monkeypatch.setattr(view, "console", console)
+    comparison = build_comparison(
+        "a-long-comparison-name-compare-0123456789",
+        {"centralized": [_payload("c0", 0, 0.6, [0.6]), _payload("c1", 1, 0.8, [0.7])], "summarize": [_payload("s0", 0, 0.5, [0.5])]},
+    )
+    print_comparison(comparison)
+    # A table wider than the console would be printed as one "column value" line per row.
+    rows = [line.split() for line in console.export_text().splitlines()]
+    # arm, test mean±std, best validation, calls, tokens (input + output), chars, coverage, UID
+    assert ["centralized", "0.700±0.141", "0.650", "10", "1600", "10", "0.85", "0.200"] in rows
+    assert ["summarize", "0.500", "0.500", "10", "1100", "7", "0.80", "0.200"] in rows
+    assert ["centralized", "0.700±0.141", "0.250±0.000"] in rows  # per task: t1, t2
