@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import flower  # noqa: F401  # registers the Flower commands
+from . import compare, flower  # noqa: F401  # registers the compare and Flower commands
 from .app import app
 
 __all__ = ["app"]

@@ -157,12 +157,19 @@ def _safe_run_id(run_id: str) -> str:
 
 
 async def _execute(
-    runtime: FederationRuntime, run_id: str, runs_dir: Path, url: str, *, resume: bool, review: ReviewDecision | None = None
+    runtime: FederationRuntime,
+    run_id: str,
+    runs_dir: Path,
+    url: str,
+    *,
+    resume: bool,
+    review: ReviewDecision | None = None,
+    resume_command: str | None = None,
 ) -> None:
     run_dir = runs_dir / run_id
     async with create_checkpointer(url) as checkpointer:
         _remember(url, runs_dir, run_id)  # before the first round: a killed run is found without --checkpoint
-        hint = _resume_hint(run_id, url, runs_dir)
+        hint = resume_command or _resume_hint(run_id, url, runs_dir)
         console.print(
             f"{'resuming' if resume else 'starting'} run [bold]{escape(run_id)}[/] (checkpoint {escape(redacted_url(url))})",
             highlight=False,
@@ -225,15 +232,17 @@ def execute_run(
     resume: bool,
     transport: ClientTransport | None = None,
     review: ReviewDecision | None = None,
+    resume_command: str | None = None,
 ) -> None:
     """Run (or resume) ``run_id`` with the live view, writing its run folder; exits the
     process with a message on bad input (2) or a stopped run (1). A run that comes to a
-    review pause ends normally (0). ``review`` continues a run awaiting review."""
+    review pause ends normally (0). ``review`` continues a run awaiting review.
+    ``resume_command`` replaces the ``resume`` command shown when the run stops."""
     runtime = _runtime(config, transport)  # data files and model settings fail here, before any LLM call
     check_creatable_folder(runs_dir / run_id, "--runs-dir")  # so does a run folder that cannot be written
     url = _checkpoint_url(checkpoint, runs_dir, run_id)
     with warnings_shown():
-        _run_async(_execute(runtime, run_id, runs_dir, url, resume=resume, review=review))
+        _run_async(_execute(runtime, run_id, runs_dir, url, resume=resume, review=review, resume_command=resume_command))
 
 
 def _flower_settings(

@@ -78,9 +78,11 @@ class ClientTransport(ABC):
         return None
 
 
-# Transports with optional dependencies are registered by import path and imported on first use.
+# Transports with optional dependencies (flower), or defined above this package (the centralized
+# baseline, in experiments/), are registered by import path and imported on first use.
 _REGISTRY: dict[str, type[ClientTransport] | str] = {
     "flower": "fedtextgrad_graph.transport.flower.server_transport:FlowerTransport",
+    "centralized": "fedtextgrad_graph.experiments.centralized:CentralizedTransport",
 }
 
 
