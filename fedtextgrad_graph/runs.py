@@ -66,9 +66,10 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes eight supersteps of the round graph, two more for each retry after a
-    # quorum pause; leave room for the baseline and the final test.
-    return {"configurable": {"thread_id": run_id}, "recursion_limit": 10 * config.convergence.max_rounds + 20}
+    # Each round takes eight supersteps of the round graph, one more per repair try of its merge
+    # and two more for each retry after a quorum pause; leave room for the baseline and the final test.
+    per_round = 10 + config.aggregation.repair_tries
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": per_round * config.convergence.max_rounds + 20}
 
 
 _SubgraphUpdate: TypeAlias = "tuple[tuple[str, ...], dict[str, Any]]"  # (namespace, {node: update})

@@ -25,7 +25,9 @@ class RoundRecord(TypedDict, total=False):
     ``review`` (with ``[review] required``) the reviewer's decision and note.
     ``client_validation``: with federated evaluation, each scoring client's own counts;
     ``empty_replies``: the callers (client ids, ``"server"``) and roles whose model returned
-    empty replies this round, with their calls."""
+    empty replies this round, with their calls; ``merge``: what the merge kept and how evenly it
+    spreads information (coverage, missing instructions, surprisal profile, UID score, length
+    ratio, repairs, fallback: see aggregation/repair.py ``finish_merge``)."""
 
     round: int
     clients: list[str]
@@ -51,6 +53,7 @@ class RoundRecord(TypedDict, total=False):
     review: dict[str, Any]
     client_validation: dict[str, ClientScore]
     empty_replies: dict[str, dict[str, ReplyCount]]
+    merge: dict[str, Any]
 
 
 class RoundState(TypedDict, total=False):
