@@ -30,7 +30,18 @@ from ..text import strip_format
 from .base import Aggregator
 from .uid import Candidate, MergeMeter, Unit, split_units, surprisal_profile, unique_units
 
-__all__ = ["MergeProgress", "MergeTargets", "best_candidate", "finish_merge", "needs_repair", "repair_once", "repair_request", "start_merge"]
+__all__ = [
+    "MergeProgress",
+    "MergeTargets",
+    "best_candidate",
+    "coverage",
+    "finish_merge",
+    "needs_repair",
+    "repair_once",
+    "repair_request",
+    "start_merge",
+    "targets_of",
+]
 
 MergeProgress: TypeAlias = dict[str, Any]
 """A round's merge so far: ``strategy``, ``enforce``, ``units`` (``[text, [client ids]]``),

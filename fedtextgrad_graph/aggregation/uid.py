@@ -1,7 +1,7 @@
 """What a merge keeps and how evenly it spreads information: the measures behind ``uid``.
 
 - **Instruction units**: a prompt body split into sentences (lines and bullets are units of their
-  own; ``e.g.``, ``i.e.``, initials and numbers do not end a sentence). Units of different clients
+  own; ``e.g.``, ``i.e.`` and initials do not end a sentence). Units of different clients
   whose content words overlap by :data:`DUPLICATE_OVERLAP` or more (Jaccard) are one unit, which
   remembers every client it came from.
 - **Coverage**: the share of unique units present in a merged body. ``overlap`` (the default): a unit
@@ -37,6 +37,7 @@ __all__ = [
     "Unit",
     "content_words",
     "length_ratio",
+    "overlap_covered",
     "split_units",
     "surprisal_profile",
     "uid_score",
@@ -66,7 +67,7 @@ _SUFFIXES = ("ing", "ed", "es", "ly", "s")
 
 def _ends_sentence(text: str, end: int) -> bool:
     word = text[:end].rstrip().rsplit(None, 1)[-1].lower().rstrip("\"')]")
-    if word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.|\d+\.", word):
+    if word in _ABBREVIATIONS or re.fullmatch(r"[a-z]\.", word):
         return False
     return not text[end:].lstrip()[:1].islower()
 
