@@ -182,10 +182,23 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
         elif node == "screen":
             m = update["round_metrics"]
             events.append(RunEvent("screened", {"screened_out": m["screened_out"], "scores": m["screen_scores"]}))
-        elif node == "aggregate":
+        elif node in ("aggregate", "repair"):
             m = update["round_metrics"]
-            keys = ("prompt_chars", "prompt_tokens", "aggregation", "all_screened_out")
-            events.append(RunEvent("aggregated", {k: m[k] for k in keys}))
+            if m.get("merge_progress") is None:  # the merge is done (a uid merge may go on to repair)
+                merge = m.get("merge")
+                strategy = m.get("aggregation") or (merge or {}).get("strategy", "")
+                events.append(
+                    RunEvent(
+                        "aggregated",
+                        {
+                            "prompt_chars": m["prompt_chars"],
+                            "prompt_tokens": m["prompt_tokens"],
+                            "aggregation": strategy,
+                            "all_screened_out": m.get("all_screened_out", False),
+                            "merge": merge,
+                        },
+                    )
+                )
         elif node == "evaluate":
             metrics = update["round_metrics"]
             events.append(
