@@ -12,7 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, build_round_graph, load_config, run_federated
 from fedtextgrad_graph.config import ConfigError
 from fedtextgrad_graph.models.simulated import simulated_reply
-from fedtextgrad_graph.runs import stream_run
+from fedtextgrad_graph.runs import RunEvent, stream_run
 from fedtextgrad_graph.text import strip_format
 
 from ..conftest import ScriptedChatModel
@@ -52,8 +52,12 @@ async def test_a_merge_that_drops_instructions_still_keeps_90_percent(make_confi
 
     aggregator = ScriptedChatModel(respond=respond)
     config = load_config(_config(make_config))
-    state = await run_federated(config, models={**SIMULATED, "aggregator": aggregator})
+    events: list[RunEvent] = []
+    state = await run_federated(config, models={**SIMULATED, "aggregator": aggregator}, on_event=events.append)
     fmt = config.prompt.format_instruction
+    aggregated = [e.data for e in events if e.kind == "aggregated"]  # once per round, when the repair is done
+    assert [e["merge"] for e in aggregated] == [r["merge"] for r in state["history"]]
+    assert [e["prompt_chars"] for e in aggregated] == [len(r["global_prompt"]) for r in state["history"]]
     for record in state["history"]:
         found, total = _kept_instructions(record, fmt)
         assert total >= 3 and found >= 0.9 * total, record["global_prompt"]
