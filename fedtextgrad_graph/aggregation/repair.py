@@ -136,7 +136,7 @@ async def start_merge(
     units = unique_units(bodies)
     merged = await aggregator.merge_bodies(bodies, format_instruction=format_instruction)
     client_bodies = list(bodies.values())
-    concat = await meter.measure(" ".join(u.text for u in units), units, client_bodies)
+    concat = await meter.measure(" ".join(u.text for u in units), units, client_bodies, complete=True)
     first = await meter.measure(merged, units, client_bodies)
     return {
         "strategy": aggregator.name,

@@ -212,9 +212,10 @@ class MergeMeter:
         verdicts = _parse_verdicts(reply, len(units))
         return [verdicts.get(i, by_overlap[i]) for i in range(len(units))]
 
-    async def measure(self, body: str, units: Sequence[Unit], client_bodies: Sequence[str]) -> Candidate:
-        """A candidate merge with its coverage, missing units, surprisal, UID score and length ratio."""
-        covered = await self.covered(units, body)
+    async def measure(self, body: str, units: Sequence[Unit], client_bodies: Sequence[str], *, complete: bool = False) -> Candidate:
+        """A candidate merge with its coverage, missing units, surprisal, UID score and length ratio
+        (``complete``: ``body`` is made of the units themselves, so every one is covered)."""
+        covered = [True] * len(units) if complete else await self.covered(units, body)
         surprisal = await self.surprisal(split_units(body))
         return {
             "body": body,

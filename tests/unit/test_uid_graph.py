@@ -145,3 +145,14 @@ def test_an_unknown_surprisal_estimator_is_one_line(make_config):
     config = load_config(_config(make_config, aggregation='surprisal = "gpt2"'))
     with pytest.raises(ConfigError, match=r"^aggregation.surprisal: unknown surprisal estimator 'gpt2'; choose one of compression, logprobs"):
         FederationRuntime.create(config, models={**SIMULATED, "aggregator": SimulatedChatModel()})
+
+
+async def test_entailment_coverage_asks_the_aggregator_and_counts_as_aggregation_calls(make_config):
+    aggregator = ScriptedChatModel(respond=simulated_reply)
+    config = load_config(_config(make_config, aggregation='coverage = "entailment"', rounds=1))
+    state = await run_federated(config, models={**SIMULATED, "aggregator": aggregator})
+    record = state["history"][0]
+    checks = [u for _, u in aggregator.requests if "does the prompt state it" in u]
+    assert len(checks) == 1  # the merge's (the deduplicated concatenation covers every unit by construction)
+    assert record["aggregation_llm_calls"] == len(aggregator.requests) == 2
+    assert record["merge"]["coverage"] == 1.0 and record["merge"]["repairs"] == 0
