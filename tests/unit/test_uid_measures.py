@@ -232,3 +232,17 @@ async def test_concat_and_summarize_are_measured_not_enforced(strategy):
         assert body == "Restate the question." and record["coverage"] == 0.25  # kept although it misses three of four
     else:
         assert record["coverage"] == 1.0
+
+
+def test_the_repair_prompt_names_dense_and_sparse_sentences_and_the_length_when_those_targets_are_missed():
+    body = "Count apples. Count every apple, pear, plum and fig twice in order. Count pears. Count plums."
+    candidate = {"body": body, "covered": 4, "missing": [], "surprisal": [10.0, 40.0, 12.0, 0.0], "uid_score": 0.9, "length_ratio": 2.0}
+    progress = {"units": [["u", ["a"]]] * 4, "client_bodies": {"a": "Count apples."}, "candidates": [candidate], "concat": candidate | {"uid_score": 0.5}}
+    targets = targets_of(progress, min_coverage=0.9, max_length_ratio=1.5)
+    request = repair_request(progress, targets)
+    assert "pack in too much information; split or simplify them:\n- Count every apple, pear, plum and fig twice in order." in request
+    assert "add little new information; merge them into others or cut repetition:\n- Count plums." in request
+    assert "2.00 times as long as the longest client prompt; keep it within 1.50 times" in request
+    assert "missing from your merge" not in request
+    within = repair_request({**progress, "candidates": [candidate | {"uid_score": 0.4, "length_ratio": 1.0}]}, targets)
+    assert "too much information" not in within and "times as long" not in within  # only what was missed
