@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fedtextgrad_graph.aggregation import create_aggregator
+from fedtextgrad_graph.aggregation import create_aggregator, surprisal
 from fedtextgrad_graph.aggregation.repair import (
     MergeTargets,
     best_candidate,
@@ -134,7 +134,8 @@ def test_completion_logprobs_parse_and_fail_in_one_line():
         parse_completion_logprobs({"choices": [{"text": "", "logprobs": None}]})
 
 
-async def test_estimators_are_a_registry_and_an_unavailable_one_falls_back_to_compression(caplog):
+async def test_estimators_are_a_registry_and_an_unavailable_one_falls_back_to_compression(caplog, monkeypatch):
+    monkeypatch.setattr(surprisal, "_REGISTRY", dict(surprisal._REGISTRY))  # the test's estimator stays here
     assert {"compression", "logprobs"} <= set(estimator_names())
     with pytest.raises(ValueError, match="unknown surprisal estimator 'gpt'; choose one of"):
         create_estimator("gpt")
