@@ -42,7 +42,8 @@ def _config(clients: int, data_dir: Path, max_concurrency: int) -> dict[str, Any
         },
         "federation": {"num_clients": clients},
         "client": {"local_steps": 1, "batch_size": 3},
-        "aggregation": {"strategy": "uid"},
+        # no repair tries: a uid merge that misses its targets would add one call per try to the path
+        "aggregation": {"strategy": "uid", "repair_tries": 0},
         "evaluation": {"baseline": False, "test": False},
         "convergence": {"max_rounds": 1},
     }

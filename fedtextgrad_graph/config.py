@@ -264,6 +264,12 @@ class PromptConfig(_Strict):
 class AggregationConfig(_Strict):
     strategy: str = Field(default="uid", min_length=1)  # a registered strategy: concat, summarize, uid
     tokenizer: Literal["wordpiece", "o200k_base", "cl100k_base"] = "wordpiece"
+    # Targets of a uid merge (repaired up to repair_tries times; see aggregation/repair.py).
+    min_coverage: float = Field(default=0.9, ge=0, le=1)
+    max_length_ratio: float = Field(default=1.5, gt=0)
+    repair_tries: int = Field(default=2, ge=0, le=10)
+    surprisal: str = Field(default="compression", min_length=1)  # a registered estimator: compression, logprobs
+    coverage: Literal["overlap", "entailment"] = "overlap"
 
 
 class EvaluationConfig(_Strict):

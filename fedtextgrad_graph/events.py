@@ -104,12 +104,14 @@ class Screened(TypedDict):
 
 
 class Aggregated(TypedDict):
-    """The uploads were merged into a new global prompt (unchanged if all were screened out)."""
+    """The uploads were merged into a new global prompt (unchanged if all were screened out);
+    ``merge``: the merge's measures (the round record's ``merge``; None if nothing was merged)."""
 
     prompt_chars: int
     prompt_tokens: int
     aggregation: str
     all_screened_out: bool
+    merge: NotRequired[dict[str, Any] | None]
 
 
 class Evaluated(TypedDict):

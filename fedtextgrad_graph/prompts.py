@@ -55,3 +55,27 @@ JUDGE_TEMPLATE = (
     "Does the response reach the reference answer? Reply with <ACCURACY>1</ACCURACY> if it "
     "does and <ACCURACY>0</ACCURACY> if it does not."
 )
+
+# A uid merge that misses its targets is sent back with what to fix (aggregation/repair.py).
+REPAIR_TEMPLATE = (
+    "You merged the following client prompts into one system prompt, but the merge needs repair.\n\n"
+    "Client prompts:\n{prompts}\n\n"
+    "Your merged prompt:\n<MERGED>\n{candidate}\n</MERGED>\n\n"
+    "{problems}\n\n"
+    "Rewrite the merged prompt so that it fixes these problems while keeping every distinct "
+    "instruction of the client prompts and spreading information evenly across sentences (the "
+    "Uniform Information Density principle). Do not include any output-format instruction; it "
+    "will be appended after your text. Reply with the revised merged prompt only."
+)
+REPAIR_MISSING = "These client instructions are missing from your merge; state each of them:\n{instructions}"
+REPAIR_DENSE = "These sentences pack in too much information; split or simplify them:\n{sentences}"
+REPAIR_SPARSE = "These sentences add little new information; merge them into others or cut repetition:\n{sentences}"
+REPAIR_LENGTH = "Your merge is {ratio:.2f} times as long as the longest client prompt; keep it within {max_ratio:.2f} times."
+
+# coverage = "entailment": the aggregator says which client instructions a merge states.
+ENTAILMENT_TEMPLATE = (
+    "Here is a system prompt:\n<PROMPT>\n{prompt}\n</PROMPT>\n\n"
+    "For each numbered instruction below, does the prompt state it (possibly in other words)?\n"
+    "{instructions}\n\n"
+    "Reply with one line per instruction, in the form '1: yes' or '1: no', and nothing else."
+)

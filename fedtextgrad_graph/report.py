@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .report_counts import client_scores_html, empty_replies_html, task_scores_html
+from .report_merge import merge_html
 from .runs import results_payload
 from .text import compose_prompt
 
@@ -86,6 +87,8 @@ def write_report(
             "prompt_length.png": _prompt_length_figure(history),
             "updates.png": _updates_figure(history),
         }
+        if any(r.get("merge") for r in history):
+            figures["surprisal.png"] = _surprisal_figure(history)
         for name, figure in figures.items():
             figure.savefig(out_dir / name, format="png", metadata={"Software": None})
             plots.append(out_dir / name)
@@ -150,7 +153,8 @@ def _lineage(state: Mapping[str, Any]) -> list[_Round]:
     current = state.get("round", 0)
     if current > (rounds[-1].round if rounds else 0):
         updates = {cid: u for cid, u in (state.get("client_updates") or {}).items() if u["round"] == current}
-        aggregated = "previous_prompt" in (state.get("round_metrics") or {})
+        metrics = state.get("round_metrics") or {}
+        aggregated = "previous_prompt" in metrics and not metrics.get("merge_progress")  # not while repairing
         rounds.append(
             _Round(
                 round=current,
@@ -301,6 +305,38 @@ def _updates_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
     return figure
 
 
+def _surprisal_figure(history: Sequence[Mapping[str, Any]]) -> Figure:
+    """The global prompt's per-sentence surprisal, one line per merged round."""
+    figure = _figure()
+    ax = figure.add_subplot()
+    merged = [r for r in history if r.get("merge")]
+    longest = 1
+    for i, r in enumerate(merged):
+        values = r["merge"]["surprisal"]["sentences"]
+        longest = max(longest, len(values))
+        # earlier rounds drawn wider and with other markers: a prompt that grew by appending
+        # repeats the previous round's profile, and its line must stay visible under the new one
+        ax.plot(
+            range(1, len(values) + 1),
+            values,
+            marker="osD^v<>"[i % 7],
+            markersize=4 + 2 * (len(merged) - 1 - i) / max(1, len(merged) - 1),
+            linewidth=1 + 2 * (len(merged) - 1 - i) / max(1, len(merged) - 1),
+            label=f"round {r['round']} (UID {r['merge']['uid_score']:.2f})",
+        )
+    last = merged[-1]["merge"]
+    ax.set(
+        xlabel="sentence of the global prompt (format instruction not scored)",
+        ylabel=f"surprisal ({last['surprisal']['unit']})",
+        title=f"Per-sentence surprisal of the global prompt ({last['estimator']})",
+    )
+    _x_span(ax, 1, longest)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    return figure
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 _CSS = """
@@ -358,7 +394,7 @@ def _page(payload: Mapping[str, Any], lineage: Sequence[_Round], plots: Sequence
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>FedTextGrad run {run_id}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"{_header(payload, resume)}\n<h2>Plots</h2>\n{_plots(plots)}\n"
-        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{task_scores_html(payload)}{empty_replies_html(payload)}"
+        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{task_scores_html(payload)}{empty_replies_html(payload)}{merge_html(payload)}"
         f"<h2>Prompt lineage</h2>\n{sections}\n"
         "</main>\n</body>\n</html>\n"
     )

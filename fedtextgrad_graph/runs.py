@@ -68,9 +68,10 @@ def new_run_id(name: str) -> str:
 
 def run_config(run_id: str, config: FedTextGradConfig) -> RunnableConfig:
     """The LangGraph config of a run: its id is the thread id."""
-    # Each round takes eight supersteps of the round graph, two more for each retry after a
-    # quorum pause; leave room for the baseline and the final test.
-    return {"configurable": {"thread_id": run_id}, "recursion_limit": 10 * config.convergence.max_rounds + 20}
+    # Each round takes eight supersteps of the round graph, one more per repair try of its merge
+    # and two more for each retry after a quorum pause; leave room for the baseline and the final test.
+    per_round = 10 + config.aggregation.repair_tries
+    return {"configurable": {"thread_id": run_id}, "recursion_limit": per_round * config.convergence.max_rounds + 20}
 
 
 _SubgraphUpdate: TypeAlias = "tuple[tuple[str, ...], dict[str, Any]]"  # (namespace, {node: update})
@@ -183,10 +184,23 @@ def _events(namespace: tuple[str, ...], chunk: dict[str, Any]) -> list[RunEvent]
         elif node == "screen":
             m = update["round_metrics"]
             events.append(RunEvent("screened", {"screened_out": m["screened_out"], "scores": m["screen_scores"]}))
-        elif node == "aggregate":
+        elif node in ("aggregate", "repair"):
             m = update["round_metrics"]
-            keys = ("prompt_chars", "prompt_tokens", "aggregation", "all_screened_out")
-            events.append(RunEvent("aggregated", {k: m[k] for k in keys}))
+            if m.get("merge_progress") is None:  # the merge is done (a uid merge may go on to repair)
+                merge = m.get("merge")
+                strategy = m.get("aggregation") or (merge or {}).get("strategy", "")
+                events.append(
+                    RunEvent(
+                        "aggregated",
+                        {
+                            "prompt_chars": m["prompt_chars"],
+                            "prompt_tokens": m["prompt_tokens"],
+                            "aggregation": strategy,
+                            "all_screened_out": m.get("all_screened_out", False),
+                            "merge": merge,
+                        },
+                    )
+                )
         elif node == "evaluate":
             metrics = update["round_metrics"]
             events.append(

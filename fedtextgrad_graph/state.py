@@ -30,7 +30,9 @@ class RoundRecord(TypedDict, total=False):
     ``update_success_rate``: accepted / attempted local steps of the clients that uploaded
     (``None`` when none was attempted); ``llm_tokens``: the provider-reported tokens of the
     round's calls (the clients' local training and every server step, with the clients'
-    scoring), and the calls that reported none."""
+    scoring), and the calls that reported none; ``merge``: what the merge kept and how evenly it
+    spreads information (coverage, missing instructions, surprisal profile, UID score, length
+    ratio, repairs, fallback: see aggregation/repair.py ``finish_merge``)."""
 
     round: int
     clients: list[str]
@@ -59,6 +61,7 @@ class RoundRecord(TypedDict, total=False):
     validation_by_task: dict[str, ClientScore]
     update_success_rate: float | None
     llm_tokens: TokenCount
+    merge: dict[str, Any]
 
 
 class RoundState(TypedDict, total=False):

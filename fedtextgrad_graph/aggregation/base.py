@@ -29,25 +29,40 @@ class Aggregator(ABC):
 
     name: str
     needs_model: bool = False
+    enforces_targets: bool = False
+    """Whether a merge that misses the ``[aggregation]`` targets is repaired (see :mod:`.repair`)."""
 
     async def aggregate(self, prompts: Mapping[str, str], *, format_instruction: str) -> str:
         """Merge ``{client_id: prompt}`` (in the order given); the result ends with ``format_instruction``."""
         if not prompts:
             raise ValueError("nothing to aggregate: no client prompts")
+        merged = await self.merge_bodies(self.bodies(prompts, format_instruction=format_instruction), format_instruction=format_instruction)
+        return compose_prompt(merged, format_instruction)
+
+    def bodies(self, prompts: Mapping[str, str], *, format_instruction: str) -> dict[str, str]:
+        """The distinct, non-empty client prompt bodies (format instruction removed), by client id."""
         bodies: dict[str, str] = {}
         for client_id in prompts:
             body = strip_format(prompts[client_id], format_instruction)
             if body and body not in bodies.values():
                 bodies[client_id] = body
+        return bodies
+
+    async def merge_bodies(self, bodies: Mapping[str, str], *, format_instruction: str) -> str:
+        """The merged body of distinct client bodies (a single one is kept as it is)."""
         if len(bodies) <= 1:
-            return compose_prompt(next(iter(bodies.values()), ""), format_instruction)
+            return next(iter(bodies.values()), "")
         # Judge the merge by its body: a reply that is empty or only the format instruction
         # would otherwise discard every client's prompt.
         merged = strip_format(await self._merge(bodies), format_instruction)
         if not merged:
             logger.warning("%s aggregation returned an empty prompt; concatenating instead", self.name)
             merged = "\n\n".join(bodies.values())
-        return compose_prompt(merged, format_instruction)
+        return merged
+
+    async def revise(self, request: str) -> str:
+        """Answer a repair request (only strategies that call a model can)."""
+        raise NotImplementedError(f"the {self.name} strategy does not repair merges")
 
     @abstractmethod
     async def _merge(self, bodies: Mapping[str, str]) -> str:

@@ -27,10 +27,15 @@ class SummarizeAggregator(Aggregator):
         items = "\n".join(PROMPT_ITEM.format(client_id=cid, prompt=body) for cid, body in bodies.items())
         return (await self._generate(self._system_prompt, self.template.format(prompts=items))).strip()
 
+    async def revise(self, request: str) -> str:
+        return (await self._generate(self._system_prompt, request)).strip()
+
 
 @register_aggregator
 class UIDAggregator(SummarizeAggregator):
-    """LLM merge guided by the Uniform Information Density principle (FedTextGrad's ``sum_uid``)."""
+    """LLM merge guided by the Uniform Information Density principle (FedTextGrad's ``sum_uid``);
+    a merge that misses the ``[aggregation]`` targets is repaired (see :mod:`.repair`)."""
 
     name = "uid"
+    enforces_targets = True
     template = UID_TEMPLATE

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..server.participation import quorum_message
 
-__all__ = ["checkpoint_line", "file_lines", "models_line", "progress_line"]
+__all__ = ["checkpoint_line", "file_lines", "merge_line", "models_line", "progress_line"]
 
 
 def _where_stopped(state: Mapping[str, Any], finished: int) -> str:
@@ -82,3 +82,24 @@ def file_lines(payload: Mapping[str, Any], run_dir: Path, export_command: str) -
         where = "the baseline" if payload.get("best_round") == 0 else f"round {payload.get('best_round')}"
         lines.append(f"best prompt (from {where}): print it with: {export_command}")
     return lines
+
+
+def merge_line(merge: Mapping[str, Any]) -> str:
+    """A round's merge in one line: coverage, UID score (against the deduplicated
+    concatenation's), length ratio, repairs, fallback, and the instructions it misses."""
+    repairs = merge["repairs"]
+    parts = [
+        f"coverage {merge['coverage']:.2f} ({merge['covered']}/{merge['units']} instructions)",
+        f"UID score {merge['uid_score']:.3f} (concatenation {merge['concat_uid_score']:.3f}; {merge['estimator']})",
+        f"length {merge['length_ratio']:.2f}x the longest client prompt",
+    ]
+    if repairs:
+        parts.append(f"{repairs} repair{'s' if repairs != 1 else ''}")
+    if merge["fallback"]:
+        parts.append("fell back to the deduplicated concatenation")
+    if merge["met_targets"] is False:
+        parts.append("targets missed")
+    line = f"merge ({merge['strategy']}): " + ", ".join(parts)
+    if merge["missing"]:
+        line += "; missing: " + " | ".join(merge["missing"])
+    return line

@@ -22,7 +22,7 @@ from ..models import LLMCallRecord
 from ..replies import empty_reply_warnings
 from ..runs import RunEvent
 from .scores import ROUND_WORK_LEGEND, client_scores_line, client_scores_table, round_work_table, task_scores_table, tokens_line
-from .status import file_lines, models_line
+from .status import file_lines, merge_line, models_line
 from .stops import early_stop_note
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary", "warnings_shown"]
@@ -153,6 +153,8 @@ class RunView:
                 say("  [bold yellow]every upload screened out[/]: the global prompt stays as it was")
             else:
                 say(f"  aggregated ({d['aggregation']}): {d['prompt_chars']} chars, {d['prompt_tokens']} tokens")
+                if d.get("merge"):
+                    say("  " + escape(merge_line(d["merge"])), highlight=False)
         elif event.kind == "round_finished":
             best = " [green](new best)[/]" if d["new_best"] else ""
             stop = f"; stopping: {d['stop_reason']}" if d["stop_reason"] else ""
@@ -258,6 +260,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
             console.print(f"round {r['round']}: {escape(cid)} screened out ({escape(reason)})")
         if r.get("all_screened_out"):
             console.print(f"round {r['round']}: every upload screened out; the global prompt stayed as it was")
+        if r.get("merge"):
+            console.print(f"round {r['round']}: {merge_line(r['merge'])}", highlight=False, markup=False)
         if "review" in r:
             note = f": {r['review']['note']}" if r["review"].get("note") else ""
             console.print(f"round {r['round']}: review {r['review']['decision']}{note}", highlight=False, markup=False)

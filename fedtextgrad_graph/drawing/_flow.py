@@ -21,6 +21,10 @@ EDGE_LABELS: dict[tuple[str, str], str] = {
     ("check_convergence", END): "stop, no test",
     ("client_optimizer:textgrad_step", "client_optimizer:sample_minibatch"): "next local step",
     ("client_optimizer:textgrad_step", "client_optimizer:__end__"): "last local step",
+    ("aggregate", "repair"): "targets missed",
+    ("aggregate", "evaluate"): "merged",
+    ("repair", "repair"): "next repair try",
+    ("repair", "evaluate"): "best candidate or fallback",
 }
 
 

@@ -3,7 +3,8 @@
 Nodes are stacked in flow order, one ``[ name ]`` per row. An edge to the next node down is a
 short ``|`` ending in ``v``. Every other edge runs along its own rail on the right: it leaves its
 source with ``-`` (and its label), runs up (``^``, a loop) or down (``v``) the rail, and enters
-its target with ``<``.
+its target with ``<``. A node's loop onto itself is written on its row:
+``[ node ] -- label --> [ node ]``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ def draw_text(flow: Flow) -> str:
     """Text art of ``flow``: nodes top to bottom, edges with arrowheads, loops on rails going up."""
     position = {node: i for i, node in enumerate(flow.nodes)}
     adjacent = [e for e in flow.edges if not e.loop and position[e.target] == position[e.source] + 1]
-    railed = [e for e in flow.edges if e not in adjacent]
+    own = [e for e in flow.edges if e.source == e.target]
+    railed = [e for e in flow.edges if e not in adjacent and e not in own]
     height = _row(len(flow.nodes) - 1) + 1
     lines = [""] * height
     for node, i in position.items():
         lines[_row(i)] = _box(node)
+    for edge in own:
+        lines[_row(position[edge.source])] += f" -- {edge.label} --> {_box(edge.source)}" if edge.label else f" --> {_box(edge.source)}"
     for edge in adjacent:
         below = _row(position[edge.source])
         lines[below + 1] = "  |" + (f"  {edge.label}" if edge.label else "")
@@ -69,8 +73,9 @@ def draw_text(flow: Flow) -> str:
     for rail in rails:
         for node in (rail.edge.source, rail.edge.target):
             row = _row(position[node])
-            _horizontal(grid[row], len(_box(node)) + 1, rail.column, label=row_labels.get(row))
-        grid[_row(position[rail.edge.target])][len(_box(rail.edge.target)) + 1] = "<"
+            _horizontal(grid[row], len(lines[row]) + 1, rail.column, label=row_labels.get(row))
+        target_row = _row(position[rail.edge.target])
+        grid[target_row][len(lines[target_row]) + 1] = "<"
     return "\n".join("".join(cells).rstrip() for cells in grid) + "\n"
 
 

@@ -3,7 +3,8 @@
 It is not a language model. It exists so the whole pipeline runs offline: it answers simple
 arithmetic, boolean, word-sorting and counting questions, more often correctly when the
 system prompt holds more of its known strategy tips; it "optimizes" a prompt by adding a
-tip; it merges prompts by removing repeated sentences; it judges by string comparison.
+tip; it merges prompts by removing repeated sentences; it says a prompt states an instruction when
+it contains it word for word; it judges by string comparison.
 Every reply is a pure function of the request, so runs are reproducible. Like a provider, it
 reports each reply's token usage (``usage_metadata``): the ``wordpiece`` tokens (words and
 punctuation marks) of the messages it was sent and of its reply.
@@ -135,6 +136,13 @@ def _merge(user: str) -> str:
     return " ".join(seen)
 
 
+def _entailment(user: str) -> str:
+    """``N: yes`` for each numbered instruction the prompt contains word for word, else ``N: no``."""
+    prompt = _between(user, "<PROMPT>", "</PROMPT>") or ""
+    listed = re.findall(r"(?m)^(\d+)\. (.+)$", user.split("</PROMPT>", 1)[-1])
+    return "\n".join(f"{n}: {'yes' if text.strip() in prompt else 'no'}" for n, text in listed)
+
+
 def _judge(user: str) -> str:
     prediction = _between(user, "<RESPONSE>", "</RESPONSE>") or ""
     target = _between(user, "<REFERENCE_ANSWER>", "</REFERENCE_ANSWER>") or ""
@@ -148,6 +156,8 @@ def simulated_reply(system: str, user: str) -> str:
         return _improve(user)
     if "gradient (feedback) engine" in system or "aggregate and summarize the feedback" in system:
         return _feedback(user)
+    if system == AGGREGATOR_SYSTEM_PROMPT and "does the prompt state it" in user:
+        return _entailment(user)
     if system == AGGREGATOR_SYSTEM_PROMPT:
         return _merge(user)
     if system == JUDGE_SYSTEM_PROMPT:

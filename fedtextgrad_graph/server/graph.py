@@ -1,14 +1,19 @@
 """The federated round as a LangGraph state graph.
 
     START -> baseline -> broadcast --Send(per selected client)--> client_optimizer -> collect
-          -> screen -> aggregate -> evaluate -> review -> check_convergence --(continue)--> broadcast
-                                                                          --(stop)------> final_test -> END
+          -> screen -> aggregate [-> repair (loops while targets are missed)] -> evaluate -> review
+          -> check_convergence --(continue)--> broadcast
+                               --(stop)------> final_test -> END
 
 ``client_optimizer`` reaches each client through the runtime's transport (in-process, or a
 Flower site). ``collect`` applies the quorum: with too few updates the round pauses (a
 LangGraph interrupt); resuming it asks the missing clients again. ``screen`` leaves out
 uploads that are oversized or score far below the rest (see :mod:`.screening`); ``aggregate``
-merges the others, and keeps the global prompt when every upload was left out. With
+merges the others once and measures the merge (coverage, surprisal, UID score, length ratio), and
+keeps the global prompt when every upload was left out. When a ``uid`` merge misses its
+``[aggregation]`` targets, ``repair`` asks again, one try per step (a resume never repeats a
+finished try), then keeps the best candidate or falls back to the deduplicated concatenation
+(:mod:`..aggregation.repair`). With
 ``[review] required``, ``review`` pauses every round for a person's decision on the merged
 prompt (server/review.py).
 """
@@ -27,6 +32,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send, interrupt
 
+from ..aggregation.repair import MergeProgress, MergeTargets, finish_merge, needs_repair, repair_once, start_merge, targets_of
 from ..config import ROLES, FedTextGradConfig
 from ..models.usage import add_tokens, metering, tokens_or_unknown
 from ..replies import SERVER, ReplyCounts, add_replies, empty_reply_warnings, only_empty, replies_since
@@ -138,12 +144,15 @@ _STEP_TOKENS = "_llm_tokens"  # the suffix of each server step's tokens in the r
 
 def _metered(step: str, node: _StepNode) -> _StepNode:
     """``node`` recording the tokens of the server's calls it makes (and those the clients
-    report for scoring it asks of them) as ``<step>_llm_tokens`` in the round's metrics."""
+    report for scoring it asks of them) as ``<step>_llm_tokens`` in the round's metrics, added
+    to what the step already spent this round (``repair`` runs once per try)."""
+    key = f"{step}{_STEP_TOKENS}"
 
     async def run(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         with metering(client_id=None) as tokens:
             out = await node(state, config)
-        return {**out, "round_metrics": {**out.get("round_metrics", {}), f"{step}{_STEP_TOKENS}": tokens.count()}}
+        spent = add_tokens((state.get("round_metrics") or {}).get(key), tokens.count())
+        return {**out, "round_metrics": {**out.get("round_metrics", {}), key: spent}}
 
     return run
 
@@ -278,30 +287,80 @@ def build_round_graph(
             }
         }
 
+    agg_cfg = cfg.aggregation
+
+    def merge_targets(progress: MergeProgress) -> MergeTargets:
+        return targets_of(progress, min_coverage=agg_cfg.min_coverage, max_length_ratio=agg_cfg.max_length_ratio)
+
+    def merged(progress: MergeProgress) -> dict[str, Any]:
+        """The global prompt and the round's ``merge`` record, once no repair is left to try."""
+        body, record = finish_merge(progress, merge_targets(progress))
+        prompt = compose_prompt(body, cfg.prompt.format_instruction)
+        return {
+            "global_prompt": prompt,
+            "round_metrics": {
+                "merge_progress": None,
+                "merge": record,
+                "prompt_chars": len(prompt),
+                "prompt_tokens": count_tokens(prompt, agg_cfg.tokenizer),
+            },
+        }
+
     async def aggregate(state: RoundState) -> dict[str, Any]:
+        """Merge the kept uploads once (candidate 0) and measure it; ``repair`` takes it from there."""
         calls = runtime.gateway.count()
         replies = runtime.gateway.replies(client_id=None)
         screened_out = state["round_metrics"].get("screened_out", {})
         prompts = {cid: prompt for cid, prompt in uploads(state).items() if cid not in screened_out}
+        progress: MergeProgress | None = None
         if prompts:
-            merged = await runtime.aggregator(state["round"]).aggregate(
-                prompts, format_instruction=cfg.prompt.format_instruction
+            aggregator = runtime.aggregator(state["round"])
+            progress = await start_merge(
+                aggregator,
+                runtime.merge_meter(state["round"]),
+                prompts,
+                format_instruction=cfg.prompt.format_instruction,
+                enforce=aggregator.enforces_targets,
             )
         else:
             logger.warning("every upload of round %d was screened out; the global prompt stays as it was", state["round"])
-            merged = state["global_prompt"]
         metrics = {
-            "prompt_chars": len(merged),
-            "prompt_tokens": count_tokens(merged, cfg.aggregation.tokenizer),
-            "tokenizer": cfg.aggregation.tokenizer,
-            "aggregation": cfg.aggregation.strategy,
+            "prompt_chars": len(state["global_prompt"]),
+            "prompt_tokens": count_tokens(state["global_prompt"], agg_cfg.tokenizer),
+            "tokenizer": agg_cfg.tokenizer,
+            "aggregation": agg_cfg.strategy,
             "aggregation_llm_calls": runtime.gateway.count() - calls,
             "aggregation_replies": {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))},
             "previous_prompt": state["global_prompt"],
             "all_screened_out": not prompts,
             "aggregation_models": runtime.models_in_use(["aggregator"]),
+            "merge_progress": progress,
         }
-        return {"global_prompt": merged, "round_metrics": metrics}
+        if progress is None or needs_repair(progress, merge_targets(progress), agg_cfg.repair_tries):
+            return {"round_metrics": metrics}
+        done = merged(progress)
+        return {"global_prompt": done["global_prompt"], "round_metrics": metrics | done["round_metrics"]}
+
+    def after_merge(state: RoundState) -> str:
+        return "repair" if state["round_metrics"].get("merge_progress") else "evaluate"
+
+    async def repair(state: RoundState) -> dict[str, Any]:
+        """One repair try of a merge that missed its targets (each try is its own step)."""
+        metrics = state["round_metrics"]
+        calls = runtime.gateway.count()
+        replies = runtime.gateway.replies(client_id=None)
+        progress = metrics["merge_progress"]
+        progress = await repair_once(runtime.aggregator(state["round"]), runtime.merge_meter(state["round"]), progress, merge_targets(progress))
+        spent = {
+            "aggregation_llm_calls": metrics["aggregation_llm_calls"] + runtime.gateway.count() - calls,
+            "aggregation_replies": {
+                SERVER: add_replies(metrics["aggregation_replies"].get(SERVER, {}), replies_since(replies, runtime.gateway.replies(client_id=None)))
+            },
+        }
+        if needs_repair(progress, merge_targets(progress), agg_cfg.repair_tries):
+            return {"round_metrics": spent | {"merge_progress": progress}}
+        done = merged(progress)
+        return {"global_prompt": done["global_prompt"], "round_metrics": spent | done["round_metrics"]}
 
     async def evaluate(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         score = await validation_accuracy(runtime, state["global_prompt"], run_id=_run_id(config), round=state["round"])
@@ -328,6 +387,7 @@ def build_round_graph(
     def check_convergence(state: RoundState) -> dict[str, Any]:
         metrics = dict(state["round_metrics"])
         previous_prompt = metrics.pop("previous_prompt")
+        metrics.pop("merge_progress", None)
         server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies", "review_replies")]
         server_tokens = [metrics.pop(k) for k in list(metrics) if k.endswith(_STEP_TOKENS)]
         # The server models of the process that ran each step (a resume may use others);
@@ -409,6 +469,7 @@ def build_round_graph(
     graph.add_node("collect", collect)
     graph.add_node("screen", _metered("screen", screen))
     graph.add_node("aggregate", _metered("aggregate", lambda state, config: aggregate(state)))
+    graph.add_node("repair", _metered("repair", lambda state, config: repair(state)))
     graph.add_node("evaluate", _metered("evaluate", evaluate))
     graph.add_node("review", _metered("review", review))
     graph.add_node("check_convergence", check_convergence)
@@ -419,7 +480,8 @@ def build_round_graph(
     graph.add_edge("client_optimizer", "collect")
     graph.add_conditional_edges("collect", after_collect, ["screen", "client_optimizer"])
     graph.add_edge("screen", "aggregate")
-    graph.add_edge("aggregate", "evaluate")
+    graph.add_conditional_edges("aggregate", after_merge, ["repair", "evaluate"])
+    graph.add_conditional_edges("repair", after_merge, ["repair", "evaluate"])
     graph.add_edge("evaluate", "review")
     graph.add_edge("review", "check_convergence")
     graph.add_conditional_edges("check_convergence", next_step, ["broadcast", "final_test", END])

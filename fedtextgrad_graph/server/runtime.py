@@ -3,12 +3,15 @@ the LLM gateway, and the transport that reaches the clients."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 
 from ..aggregation import Aggregator, create_aggregator
+from ..aggregation.surprisal import PromptLogprobs, completions_logprobs, create_estimator
+from ..aggregation.uid import MergeMeter
 from ..config import ConfigError, FedTextGradConfig
 from ..data import ClientData, Example, FederatedData, TaskSplits, load_server_tasks
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
@@ -70,6 +73,10 @@ class FederationRuntime:
         except ValueError as exc:
             raise ConfigError(f"aggregation.strategy: {exc}") from None
         try:
+            create_estimator(config.aggregation.surprisal)
+        except ValueError as exc:
+            raise ConfigError(f"aggregation.surprisal: {exc}") from None
+        try:
             create_screens(config.screening)
         except ValueError as exc:
             raise ConfigError(f"screening.screens: {exc}") from None
@@ -130,6 +137,20 @@ class FederationRuntime:
     def aggregator(self, round: int | None = None) -> Aggregator:
         return create_aggregator(self.config.aggregation.strategy, self.generate("aggregator", round))
 
+    def merge_meter(self, round: int | None = None) -> MergeMeter:
+        """Measures merges with the configured surprisal estimator and coverage check."""
+        agg = self.config.aggregation
+        generate = self.generate("aggregator", round) if agg.coverage == "entailment" else None
+        return MergeMeter(create_estimator(agg.surprisal, self._prompt_logprobs()), coverage=agg.coverage, generate=generate)
+
+    def _prompt_logprobs(self) -> PromptLogprobs | None:
+        """Prompt logprobs from the aggregator's OpenAI-compatible server, if it has a ``base_url``."""
+        spec = self.models.spec("aggregator")
+        if not spec.base_url or not spec.model:
+            return None
+        key = os.environ.get(spec.api_key_env or "OPENAI_API_KEY")
+        return completions_logprobs(spec.base_url, spec.model.removeprefix("openai:"), api_key=key, timeout_s=self.config.models.timeout_s)
+
     async def accuracy(self, prompt: str, examples: list[Example], task: str, *, round: int | None = None) -> tuple[int, int]:
         """``(correct, total)`` of ``prompt`` on server-held examples of ``task``."""
         return await score_prompt(prompt, examples, answer=self.generate("task", round), score=self.scorer(task, round))
@@ -142,7 +163,7 @@ def server_roles(config: FedTextGradConfig, held_tasks: Iterable[str]) -> list[s
         merges_with_llm = create_aggregator(config.aggregation.strategy, _unused_generate).needs_model
     except ValueError:  # a strategy registered by code that is not loaded now
         merges_with_llm = True
-    roles = ["aggregator"] if merges_with_llm else []
+    roles = ["aggregator"] if merges_with_llm or config.aggregation.coverage == "entailment" else []
     held = list(held_tasks)
     if held and (config.evaluation.mode == "server" or config.evaluation.test):
         roles.append("task")

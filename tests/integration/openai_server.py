@@ -13,6 +13,11 @@ so a run against it is deterministic. It can misbehave on purpose:
 - :meth:`outage`: every request gets the same misbehaviour (503 by default, or ``"drop"``)
   for that many seconds from the next request on, then the server answers normally again.
 
+It also serves the legacy ``/v1/completions`` endpoint as vLLM does for prompt scoring: with
+``echo=true`` and ``logprobs`` set, the prompt's tokens (whitespace-led words) and their
+logprobs from ``token_logprob(model, token)``; ``token_logprob=None`` answers with
+``"logprobs": null``, as a server that does not return prompt logprobs.
+
 ``faults_served`` lists ``(time, fault)`` per misbehaving reply; ``requests`` the answered ones,
 each with its ``"received_at"`` time and the ``"usage"`` block its reply reported:
 ``usage(model, system, user, reply)`` gives its ``(prompt_tokens, completion_tokens)`` (1 and 1
@@ -22,6 +27,7 @@ by default).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -34,6 +40,8 @@ from fedtextgrad_graph.models.simulated import simulated_reply
 Fault = str | int
 Reply = Callable[[str, str, str], str]
 Usage = Callable[[str, str, str, str], tuple[int, int]]
+TokenLogprob = Callable[[str, str], float]  # (model, token) -> natural-log probability
+_TOKEN = re.compile(r"\s*\S+")
 
 
 def _text(content: Any) -> str:
@@ -44,6 +52,11 @@ def _text(content: Any) -> str:
 
 def _simulated(model: str, system: str, user: str) -> str:
     return simulated_reply(system, user)
+
+
+def _token_logprob(model: str, token: str) -> float:
+    """A deterministic stand-in for a language model: longer tokens are less likely."""
+    return -0.25 * len(token.strip()) - 0.5
 
 
 class OpenAICompatibleServer:
@@ -57,6 +70,7 @@ class OpenAICompatibleServer:
         retry_after_s: float = 1.0,
         hang_s: float = 30.0,
         usage: Usage | None = None,
+        token_logprob: TokenLogprob | None = _token_logprob,
     ) -> None:
         self.fail_first = fail_first
         self.latency_s = dict(latency_s or {})
@@ -64,6 +78,7 @@ class OpenAICompatibleServer:
         self.usage = usage or (lambda model, system, user, reply: (1, 1))
         self.retry_after_s = retry_after_s
         self.hang_s = hang_s
+        self.token_logprob = token_logprob
         self.requests: list[dict[str, Any]] = []
         self.faults_served: list[tuple[float, Fault]] = []
         self.failures = 0
@@ -105,7 +120,8 @@ class OpenAICompatibleServer:
                     raise ValueError(f"unknown fault {fault!r}")
 
             def do_POST(self) -> None:
-                if self.path.rstrip("/") != "/v1/chat/completions":
+                route = self.path.rstrip("/")
+                if route not in ("/v1/chat/completions", "/v1/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -132,6 +148,9 @@ class OpenAICompatibleServer:
                     return
                 if delay := server.latency_s.get(request["model"]):
                     time.sleep(delay)
+                if route == "/v1/completions":
+                    self._send(200, server._completion(request))
+                    return
                 messages = request["messages"]
                 system = "\n".join(_text(m["content"]) for m in messages if m["role"] == "system")
                 user = "\n".join(_text(m["content"]) for m in messages if m["role"] != "system")
@@ -160,6 +179,26 @@ class OpenAICompatibleServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def _completion(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A legacy completion that echoes the prompt: with ``echo`` and ``logprobs`` set, the
+        prompt tokens' logprobs (the first token's is None, as vLLM returns them), or None
+        when ``token_logprob`` is None (a server without prompt logprobs)."""
+        prompt = str(request["prompt"])
+        tokens = _TOKEN.findall(prompt)
+        logprobs: dict[str, Any] | None = None
+        if request.get("echo") and request.get("logprobs") is not None and self.token_logprob is not None:
+            offsets = [m.start() for m in _TOKEN.finditer(prompt)]
+            values = [None] + [self.token_logprob(request["model"], token) for token in tokens[1:]]
+            logprobs = {"tokens": tokens, "token_logprobs": values, "text_offset": offsets, "top_logprobs": None}
+        return {
+            "id": f"cmpl-{len(self.requests)}",
+            "object": "text_completion",
+            "created": 0,
+            "model": request["model"],
+            "choices": [{"index": 0, "text": prompt if request.get("echo") else "", "logprobs": logprobs, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": len(tokens), "completion_tokens": 0, "total_tokens": len(tokens)},
+        }
 
     def misbehave(self, *faults: Fault) -> None:
         """Queue misbehaviours for the next requests (one each)."""

@@ -13,7 +13,7 @@ from playwright.sync_api import Request, Route, sync_playwright
 from ..conftest import wait_for
 from .cli import SLOW_CLIENT_MODELS, cli, finished_clients, read_events, start_cli
 
-PLOTS = ["validation.png", "client_train.png", "prompt_length.png", "updates.png"]
+PLOTS = ["validation.png", "client_train.png", "prompt_length.png", "updates.png", "surprisal.png"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -88,7 +88,7 @@ def test_report_of_a_finished_run_in_chromium(make_config, tmp_path: Path):
     screenshot = folder / "screenshot.png"
     seen = visit(folder / "report.html", screenshot)
     _assert_clean_visit(seen, screenshot)
-    assert len(seen.image_widths) == 4 and all(width > 0 for width in seen.image_widths)
+    assert len(seen.image_widths) == 5 and all(width > 0 for width in seen.image_widths)
     for text in ("FedTextGrad run shown", "completed", "SIMULATED MODEL", "Round 1", "Round 2", "client-3"):
         assert text in seen.text
 
@@ -111,7 +111,7 @@ def test_report_of_an_interrupted_run_in_redis(make_config, tmp_path: Path, redi
     screenshot = out / "screenshot.png"
     seen = visit(out / "report.html", screenshot)
     _assert_clean_visit(seen, screenshot)
-    assert len(seen.image_widths) == 4 and all(width > 0 for width in seen.image_widths)
+    assert len(seen.image_widths) == 5 and all(width > 0 for width in seen.image_widths)
     for text in ("incomplete", "fedtextgrad-graph resume cut", "Round 1", "Round 2 (in progress)"):
         assert text in seen.text
     assert "resume cut --checkpoint" not in seen.text  # the run folder remembers where its checkpoint is

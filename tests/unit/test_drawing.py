@@ -84,7 +84,7 @@ def test_flow_starts_at_start_ends_at_end_and_only_loops_point_up(xray: bool):
     position = {node: i for i, node in enumerate(flow.nodes)}
     loops = {(e.source, e.target) for e in flow.edges if e.loop}
     assert all(position[e.target] > position[e.source] for e in flow.edges if not e.loop)
-    expected = {("check_convergence", "broadcast")}
+    expected = {("check_convergence", "broadcast"), ("repair", "repair")}
     if xray:
         expected |= {("collect", "client_optimizer:__start__"), ("client_optimizer:textgrad_step", "client_optimizer:sample_minibatch")}
     else:
@@ -113,7 +113,9 @@ def test_ascii_reads_top_to_bottom_with_an_arrowhead_at_every_edge_end(xray: boo
         source, target = rows[edge.source], rows[edge.target]
         target_line = lines[target]
         box_end = target_line.index(" ]") + 2
-        if target == source + 3 and lines[source + 1].startswith("  |"):
+        if target == source:
+            assert target_line.startswith(f"[ {edge.target} ] -- next repair try --> [ {edge.target} ]"), edge  # onto itself, on its row
+        elif target == source + 3 and lines[source + 1].startswith("  |"):
             assert lines[target - 1][:4].rstrip() == "  v", edge  # straight down into the next node
         else:
             assert target_line[box_end:].startswith(" <"), edge  # along a rail into the target
@@ -128,6 +130,7 @@ def test_ascii_names_the_loops():
     assert "[ check_convergence ] -- next round -" in plain
     assert "[ collect ] -- too few updates: retry -" in plain
     assert "[ client_optimizer:textgrad_step ] -- next local step -" in xray
+    assert "[ repair ] -- next repair try --> [ repair ]" in plain
     assert not any(node in plain for node in CLIENT_NODES)
 
 

@@ -15,7 +15,7 @@ from fedtextgrad_graph.report import word_diff_html, write_report
 
 SIMULATED = {role: SimulatedChatModel() for role in ("task", "optimizer", "aggregator", "judge")}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS = ["validation.png", "client_train.png", "prompt_length.png", "updates.png"]
+PLOTS = ["validation.png", "client_train.png", "prompt_length.png", "updates.png", "surprisal.png"]
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_report_of_a_finished_run(finished_state, tmp_path: Path):
     for plot in files.plots:
         assert plot.read_bytes().startswith(PNG_SIGNATURE) and plot.stat().st_size > 5000
     page = files.html.read_text(encoding="utf-8")
-    assert page.count('src="data:image/png;base64,') == 4
+    assert page.count('src="data:image/png;base64,') == 5
     assert "SIMULATED MODEL" in page and ">completed<" in page and "max_rounds" in page
     table = re.search(r'<table id="rounds">.*?</table>', page, re.DOTALL)
     assert table is not None
@@ -98,7 +98,7 @@ def test_report_of_an_interrupted_round(finished_state, tmp_path: Path):
     for cid in ("client-1", "client-2"):
         assert finished_state["history"][1]["client_prompts"][cid].replace("'", "&#x27;") in in_progress
     assert "not uploaded yet" in in_progress and "not aggregated yet" in in_progress
-    assert len(files.plots) == 4  # the finished round is plotted
+    assert len(files.plots) == 5  # the finished round is plotted
 
 
 def test_report_before_any_round_finished(make_config, tmp_path: Path):
