@@ -92,10 +92,16 @@ def test_compare_runs_every_arm_over_two_seeds_and_sums_up_their_results(tmp_pat
         assert result["prompt_chars"]["per_seed"] == [len(p["best_prompt"]) for p in payloads]
         (round_1,) = result["by_round"]
         assert round_1["validation_accuracy"] == statistics.fmean(p["history"][0]["validation_accuracy"] for p in payloads)
-        # Filled in by the other parts of issue 9; absent from this branch's runs.
-        for key in ("coverage", "uid_score"):
-            assert result[key]["per_seed"] == [None, None]
-        assert set(result["llm_tokens"]) == {"input", "output", "calls_without_usage"}
+        for key in ("coverage", "uid_score"):  # the mean over a run's rounds of its merge record
+            assert result[key]["per_seed"] == [statistics.fmean(r["merge"][key] for r in p["history"]) for p in payloads]
+        for kind in ("input", "output", "calls_without_usage"):
+            assert result["llm_tokens"][kind]["per_seed"] == [p["llm_tokens"][kind] for p in payloads]
+        assert all(p["llm_tokens"]["input"] > 0 for p in payloads)
+        for task in ("counting", "sums"):
+            assert result["test_by_task"][task]["per_seed"] == [p["test_by_task"][task]["accuracy"] for p in payloads]
+        assert round_1["validation_by_task"] == {
+            task: statistics.fmean(p["history"][0]["validation_by_task"][task]["accuracy"] for p in payloads) for task in ("counting", "sums")
+        }
     for seed in (0, 1):
         central = results(folder / f"{cid}-centralized-seed{seed}")
         federated = results(folder / f"{cid}-concat-seed{seed}")
