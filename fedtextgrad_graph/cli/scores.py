@@ -15,9 +15,11 @@ from ..wire import ClientScore, TokenCount
 
 __all__ = [
     "MAX_ROUND_COLUMNS",
+    "MERGE_LEGEND",
     "ROUND_WORK_LEGEND",
     "client_scores_line",
     "client_scores_table",
+    "merge_table",
     "round_work_table",
     "task_scores_table",
     "tokens_line",
@@ -108,6 +110,41 @@ def round_work_table(history: Sequence[Mapping[str, Any]]) -> Table | None:
         accepted, attempted = sum(m["accepted"] for m in metrics), sum(len(m["steps"]) for m in metrics)
         rate = r.get("update_success_rate")
         table.add_row(str(r["round"]), f"{accepted}/{attempted}", "–" if rate is None else f"{rate:.2f}", *_tokens(r.get("llm_tokens")))
+    return table
+
+
+MERGE_LEGEND = (
+    "cover: share of the unique client instructions the global prompt keeps (of units); UID: spread "
+    "of its per-sentence surprisal, lower = more uniform (concat: the deduplicated concatenation's); "
+    "length: against the longest client prompt; repairs: repair tries; targets: met or missed "
+    "(uid only); fallback: the deduplicated concatenation was kept"
+)
+
+
+def merge_table(history: Sequence[Mapping[str, Any]]) -> Table | None:
+    """A row per round that merged: coverage, UID score (and the deduplicated concatenation's),
+    length ratio, repairs, targets and fallback; ``None`` when no round recorded a merge."""
+    merges = [(r["round"], r["merge"]) for r in history if r.get("merge")]
+    if not merges:
+        return None
+    strategies = ", ".join(dict.fromkeys(m["strategy"] for _, m in merges))
+    estimators = ", ".join(dict.fromkeys(m["estimator"] for _, m in merges))
+    table = _table(f"merge by round ({escape(strategies)}; surprisal: {escape(estimators)})")
+    for header in ("round", "cover", "units", "UID", "concat", "length", "repairs", "targets", "fallback"):
+        table.add_column(header, justify="right")
+    for round, m in merges:
+        targets = {None: "–", True: "met", False: "missed"}[m["met_targets"]]
+        table.add_row(
+            str(round),
+            f"{m['coverage']:.2f}",
+            f"{m['covered']}/{m['units']}",
+            f"{m['uid_score']:.3f}",
+            f"{m['concat_uid_score']:.3f}",
+            f"{m['length_ratio']:.2f}x",
+            str(m["repairs"]),
+            targets,
+            "yes" if m["fallback"] else "no",
+        )
     return table
 
 

@@ -21,7 +21,16 @@ from ..config import FedTextGradConfig
 from ..models import LLMCallRecord
 from ..replies import empty_reply_warnings
 from ..runs import RunEvent
-from .scores import ROUND_WORK_LEGEND, client_scores_line, client_scores_table, round_work_table, task_scores_table, tokens_line
+from .scores import (
+    MERGE_LEGEND,
+    ROUND_WORK_LEGEND,
+    client_scores_line,
+    client_scores_table,
+    merge_table,
+    round_work_table,
+    task_scores_table,
+    tokens_line,
+)
 from .status import file_lines, merge_line, models_line
 from .stops import early_stop_note
 
@@ -240,6 +249,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
         console.print(by_task)
     if (work := round_work_table(payload["history"])) is not None:
         print_table(work, ROUND_WORK_LEGEND)
+    if (merges := merge_table(payload["history"])) is not None:
+        print_table(merges, MERGE_LEGEND)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
     console.print(models_line(payload), highlight=False, markup=False)
@@ -260,8 +271,9 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
             console.print(f"round {r['round']}: {escape(cid)} screened out ({escape(reason)})")
         if r.get("all_screened_out"):
             console.print(f"round {r['round']}: every upload screened out; the global prompt stayed as it was")
-        if r.get("merge"):
-            console.print(f"round {r['round']}: {merge_line(r['merge'])}", highlight=False, markup=False)
+        if r.get("merge", {}).get("missing"):
+            missing = " | ".join(r["merge"]["missing"])
+            console.print(f"round {r['round']}: the merge misses: {missing}", highlight=False, markup=False)
         if "review" in r:
             note = f": {r['review']['note']}" if r["review"].get("note") else ""
             console.print(f"round {r['round']}: review {r['review']['decision']}{note}", highlight=False, markup=False)

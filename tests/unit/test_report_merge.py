@@ -51,3 +51,25 @@ def test_the_status_line_names_coverage_uid_length_repairs_fallback_and_missing(
         "targets missed; missing: Check <b>twice</b>."
     )
     assert merge_line(_merge(1, [1.0], repairs=0, met_targets=None, missing=[])["merge"]).endswith("0.300; compression), length 1.25x the longest client prompt")
+
+
+def test_the_status_merge_table_fits_80_columns_with_a_row_per_merged_round(monkeypatch):
+    from rich.console import Console
+
+    from fedtextgrad_graph.cli import view
+    from fedtextgrad_graph.cli.scores import MERGE_LEGEND, merge_table
+
+    table = merge_table(HISTORY)
+    assert table is not None and merge_table([{"round": 1}]) is None
+    for width in (80, 50):
+        console = Console(width=width, record=True, soft_wrap=True)
+        monkeypatch.setattr(view, "console", console)
+        view.print_table(table, MERGE_LEGEND)
+        text = console.export_text()
+        rows = [line for line in text.splitlines() if line.strip().startswith(("1 ", "3 ", "round"))]
+        assert "…" not in text
+        if width == 80:
+            assert max(len(line) for line in rows) <= 80 and len(rows) == 3  # header, rounds 1 and 3
+            assert "0.80" in rows[1] and "missed" in rows[1] and "yes" in rows[2]
+        else:  # too narrow for the table: one labelled line per round
+            assert [line.split(":")[0] for line in rows] == ["  round 1", "  round 3"]
