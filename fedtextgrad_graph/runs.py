@@ -379,7 +379,8 @@ def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
     what each round really ran with (see :mod:`.model_usage`), ``models_by_round`` groups the
     rounds by the models they used. ``baseline_by_task``/``test_by_task``: counts per task
     (``None`` when not scored); ``llm_tokens``: the run's provider-reported tokens (every
-    round, the baseline and the final test; ``None`` for a run recorded before tokens were)."""
+    round, the baseline and the final test; ``None`` for a run recorded before tokens were);
+    ``llm_calls``: the run's LLM calls, the same way (``None`` before they were recorded)."""
     history = state.get("history", [])
     return {
         "run_id": run_id,
@@ -402,6 +403,7 @@ def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
         "baseline_by_task": state.get("baseline_by_task"),
         "test_by_task": state.get("test_by_task"),
         "llm_tokens": _run_tokens(state),
+        "llm_calls": _run_calls(state),
     }
 
 
@@ -412,6 +414,16 @@ def _run_tokens(state: Mapping[str, Any]) -> TokenCount | None:
     parts += [state.get("baseline_llm_tokens"), state.get("test_llm_tokens")]
     recorded = [p for p in parts if p is not None]
     return add_tokens(*recorded) if recorded else None
+
+
+def _run_calls(state: Mapping[str, Any]) -> int | None:
+    """The LLM calls of a run's finished rounds, baseline and final test (``None`` for a run
+    made before the baseline's and the test's calls were recorded)."""
+    scorings = [("baseline_llm_calls", "baseline_accuracy"), ("test_llm_calls", "test_accuracy")]
+    if any(state.get(score) is not None and state.get(calls) is None for calls, score in scorings):
+        return None
+    rounds: int = sum(r.get("llm_calls", 0) for r in state.get("history", []))
+    return rounds + sum(int(state.get(c) or 0) for c, _ in scorings)
 
 
 def latest_prompt(state: Mapping[str, Any]) -> str | None:

@@ -67,7 +67,8 @@ class RoundRecord(TypedDict, total=False):
 class RoundState(TypedDict, total=False):
     """State of the round graph. ``baseline_by_task``/``test_by_task``: the initial prompt's
     validation and the best prompt's test counts per task; ``baseline_llm_tokens`` and
-    ``test_llm_tokens``: the tokens of those two scorings (outside every round)."""
+    ``test_llm_tokens``: the tokens of those two scorings (outside every round), and
+    ``baseline_llm_calls``/``test_llm_calls`` their LLM calls."""
 
     run_config: dict[str, Any]
     round: int
@@ -91,3 +92,5 @@ class RoundState(TypedDict, total=False):
     test_by_task: dict[str, ClientScore] | None
     baseline_llm_tokens: TokenCount | None
     test_llm_tokens: TokenCount | None
+    baseline_llm_calls: int | None
+    test_llm_calls: int | None

@@ -120,7 +120,7 @@ def _arm(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "baseline_validation_accuracy": spread(p.get("baseline_validation_accuracy") for p in payloads),
         "best_validation_accuracy": spread(p.get("best_validation_accuracy") for p in payloads),
         "rounds": spread(p.get("rounds") for p in payloads),
-        "llm_calls": spread(sum(r.get("llm_calls", 0) for r in p.get("history", [])) for p in payloads),
+        "llm_calls": spread(p.get("llm_calls") for p in payloads),
         "llm_tokens": {kind: spread(_run_tokens(p, kind) for p in payloads) for kind in TOKEN_KINDS},
         "prompt_chars": spread(None if text is None else len(text) for text in prompts),
         "prompt_tokens": spread(
@@ -136,9 +136,8 @@ def _arm(payloads: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def build_comparison(comparison_id: str, arms: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
     """The content of ``comparison.json``: for each arm (in the order given), its runs (one per
     seed, in seed order) and, as :class:`Spread` over seeds: test accuracy overall and per task,
-    baseline and best validation accuracy, rounds, LLM calls (every round's: local training,
-    screening, merging, validation; not the baseline or test scoring), provider-reported tokens
-    (run totals), the tested prompt's size (chars, tokens), the merge measures (each run's mean
+    baseline and best validation accuracy, rounds, LLM calls and provider-reported tokens (run
+    totals: every round, the baseline and the final test), the tested prompt's size (chars, tokens), the merge measures (each run's mean
     over its rounds: coverage, UID score, length ratio; repairs summed), and the update success
     rate (each run's mean over rounds); ``by_round``: the per-round means over seeds."""
     runs = [p for payloads in arms.values() for p in payloads]

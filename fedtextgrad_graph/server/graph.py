@@ -88,6 +88,8 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
         test_by_task=None,
         baseline_llm_tokens=None,
         test_llm_tokens=None,
+        baseline_llm_calls=None,
+        test_llm_calls=None,
     )
 
 
@@ -198,6 +200,7 @@ def build_round_graph(
             "baseline_accuracy": score.accuracy,
             "baseline_by_task": score.by_task,
             "baseline_llm_tokens": tokens.count(),
+            "baseline_llm_calls": score.llm_calls,
             "best_prompt": prompt,
             "best_score": score.accuracy,
             "best_round": 0,
@@ -460,6 +463,7 @@ def build_round_graph(
             "client_test": score.by_client or None,
             "test_by_task": score.by_task,
             "test_llm_tokens": tokens.count(),
+            "test_llm_calls": score.llm_calls,
         }
 
     graph = StateGraph(RoundState)

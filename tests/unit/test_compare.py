@@ -211,6 +211,7 @@ def _payload(run_id: str, seed: int, test: float, validations: list[float], **ex
         "config": {"run": {"seed": seed}, "aggregation": {"tokenizer": "wordpiece"}},
         "test_by_task": {"t1": {"correct": 3, "total": 4, "accuracy": test}, "t2": {"correct": 1, "total": 4, "accuracy": 0.25}},
         "llm_tokens": {"input": 1000 * (seed + 1), "output": 100, "calls_without_usage": 0},
+        "llm_calls": sum(r["llm_calls"] for r in history) + 5,
         **extra,
     }
 
@@ -227,7 +228,7 @@ def test_comparison_json_sums_up_each_arm_over_seeds():
     assert uid["runs"][1] == {"seed": 1, "run_id": "u1", "status": "completed", "rounds": 1, "stop_reason": "max_rounds", "simulated": False}
     assert uid["test_accuracy"] == {"mean": 0.6, "std": statistics.stdev([0.5, 0.7]), "min": 0.5, "max": 0.7, "per_seed": [0.5, 0.7]}
     assert uid["test_by_task"]["t2"]["mean"] == 0.25 and uid["test_by_task"]["t1"]["per_seed"] == [0.5, 0.7]
-    assert uid["llm_calls"]["per_seed"] == [30, 10]
+    assert uid["llm_calls"]["per_seed"] == [35, 15]
     assert uid["llm_tokens"]["input"]["per_seed"] == [1000, 2000] and uid["llm_tokens"]["output"]["mean"] == 100
     assert uid["prompt_chars"]["per_seed"] == [len("Think. "), len("Think. Think. ")]
     assert uid["prompt_tokens"]["per_seed"] == [2, 4]  # wordpiece: words and punctuation
@@ -241,13 +242,14 @@ def test_comparison_json_sums_up_each_arm_over_seeds():
 
 def test_keys_an_older_run_lacks_read_as_null():
     old = _payload("old", 0, 0.5, [0.5])
-    for key in ("test_by_task", "llm_tokens"):
+    for key in ("test_by_task", "llm_tokens", "llm_calls"):
         del old[key]
     for record in old["history"]:
         for key in ("merge", "validation_by_task", "update_success_rate"):
             del record[key]
     result = build_comparison("cmp", {"concat": [old]})["results"]["concat"]
     assert result["test_by_task"] == {} and result["llm_tokens"]["input"]["per_seed"] == [None]
+    assert result["llm_calls"]["per_seed"] == [None]
     assert result["coverage"] == {"mean": None, "std": None, "min": None, "max": None, "per_seed": [None]}
     assert result["test_accuracy"]["std"] is None  # one seed: no spread
     assert result["by_round"][0]["uid_score"] is None and result["by_round"][0]["validation_by_task"] == {}
@@ -292,6 +294,6 @@ def test_the_comparison_table_fits_80_columns_with_a_row_per_arm_and_task(monkey
     # A table wider than the console would be printed as one "column value" line per row.
     rows = [line.split() for line in console.export_text().splitlines()]
     # arm, test mean±std, best validation, calls, tokens (input + output), chars, coverage, UID
-    assert ["centralized", "0.700±0.141", "0.650", "10", "1600", "10", "0.85", "0.200"] in rows
-    assert ["summarize", "0.500", "0.500", "10", "1100", "7", "0.80", "0.200"] in rows
+    assert ["centralized", "0.700±0.141", "0.650", "15", "1600", "10", "0.85", "0.200"] in rows
+    assert ["summarize", "0.500", "0.500", "15", "1100", "7", "0.80", "0.200"] in rows
     assert ["centralized", "0.700±0.141", "0.250±0.000"] in rows  # per task: t1, t2

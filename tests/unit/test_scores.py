@@ -154,6 +154,7 @@ async def test_a_run_records_scores_by_task_its_step_success_and_every_call_toke
     assert all((c["input_tokens"] is None) == (c["role"] == "task") for c in calls)
 
     assert payload["llm_tokens"] == _sum(calls)  # the run: every call, exactly once
+    assert payload["llm_calls"] == len(calls)
     assert payload["llm_tokens"]["calls_without_usage"] == sum(c["role"] == "task" for c in calls) > 0
     for record in payload["history"]:
         assert record["llm_tokens"] == _sum([c for c in calls if c["round"] == record["round"]])
