@@ -13,8 +13,9 @@ from fedtextgrad_graph import load_config, run_federated
 
 from ..conftest import LatencyModel
 
-# Long enough that the independent calls of a wave overlap even on a busy machine.
-LATENCY_S = 0.3
+# Long enough that the independent calls of a wave overlap even on a busy machine (0.3 s was
+# not, with ten clients, while CI shared the machine with another run).
+LATENCY_S = 1.0
 # Longest chain of dependent LLM calls in a round with one local step: forward, backward
 # through the metric, backward through the task call, TGD step, proximal re-score, then
 # the validation screen's scoring of the uploads, aggregation and validation; each repair try
@@ -27,10 +28,10 @@ BATCH_SIZE = 3
 UNLIMITED = 256
 
 
-async def _round(make_config, *, clients: int, max_concurrency: int) -> tuple[LatencyModel, int]:
+async def _round(make_config, *, clients: int, max_concurrency: int, latency_s: float = LATENCY_S) -> tuple[LatencyModel, int]:
     path = make_config(clients=clients, rounds=1, local_steps=1, max_concurrency=max_concurrency, extra="\n[evaluation]\nbaseline = false\ntest = false\n")
     assert load_config(path).client.batch_size == BATCH_SIZE
-    model = LatencyModel(latency_s=LATENCY_S)
+    model = LatencyModel(latency_s=latency_s)
     state = await run_federated(load_config(path), models={"task": model, "optimizer": model, "aggregator": model, "judge": model})
     assert [r["round"] for r in state["history"]] == [1]
     return model, state["history"][0]["merge"]["repairs"]
@@ -45,6 +46,6 @@ async def test_a_round_runs_in_as_many_waves_as_its_critical_path(make_config, c
 
 
 async def test_concurrency_limit_is_honoured(make_config):
-    model, _ = await _round(make_config, clients=3, max_concurrency=2)
+    model, _ = await _round(make_config, clients=3, max_concurrency=2, latency_s=0.1)  # needs no overlap
     assert model.max_in_flight == 2
     assert model.waves >= model.calls / 2  # two at a time: at least half as many waves as calls
