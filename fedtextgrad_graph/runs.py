@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from .checkpoint.delta import replay_delta_channels
 from .checkpoint.lease import hold_run_lease
 from .config import FedTextGradConfig
 from .data import FederatedData
@@ -90,6 +91,7 @@ async def saved_state(checkpointer: BaseCheckpointSaver[str], run_id: str) -> di
     if saved is None:
         return None
     state = dict(saved.checkpoint["channel_values"])
+    state.update(await replay_delta_channels(checkpointer, saved))
     paused_task: str | None = None
     answers: dict[str, int] = {}
     for task_id, channel, value in saved.pending_writes or ():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any, TypedDict
+from collections.abc import Sequence
+from typing import Annotated, Any, TypedDict, get_type_hints
+
+from langgraph.channels.delta import DeltaChannel
 
 from .wire import ClientScore, ClientUpdate, ReplyCount, TokenCount
 
-__all__ = ["RoundRecord", "RoundState", "merge_by_key"]
+__all__ = ["RoundRecord", "RoundState", "append_records", "delta_channels", "merge_by_key", "merge_writes_by_key"]
 
 
 def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -15,6 +17,22 @@ def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> d
     if right is None:
         return {}
     return {**(left or {}), **right}
+
+
+def append_records(history: list[RoundRecord], writes: Sequence[list[RoundRecord]]) -> list[RoundRecord]:
+    """Reducer of ``history``: the records of every write, appended in order.
+
+    Batching-invariant, as ``DeltaChannel`` requires: replaying two batches one after the
+    other gives the same list as replaying them as one."""
+    return [*history, *(record for records in writes for record in records)]
+
+
+def merge_writes_by_key(current: dict[str, Any], writes: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """``DeltaChannel`` reducer of the per-round maps: ``merge_by_key`` folded over the writes."""
+    merged = current
+    for write in writes:
+        merged = merge_by_key(merged, write)
+    return merged
 
 
 class RoundRecord(TypedDict, total=False):
@@ -68,16 +86,21 @@ class RoundState(TypedDict, total=False):
     """State of the round graph. ``baseline_by_task``/``test_by_task``: the initial prompt's
     validation and the best prompt's test counts per task; ``baseline_llm_tokens`` and
     ``test_llm_tokens``: the tokens of those two scorings (outside every round), and
-    ``baseline_llm_calls``/``test_llm_calls`` their LLM calls."""
+    ``baseline_llm_calls``/``test_llm_calls`` their LLM calls.
+
+    ``history`` and the per-round maps (``client_updates``, ``client_failures``,
+    ``round_metrics``) are ``DeltaChannel``s: a checkpoint stores only what a step wrote (its
+    pending writes), not the whole list or map again, so checkpoint bytes per round stay flat
+    however many rounds ran; reading the state replays the ancestors' writes."""
 
     run_config: dict[str, Any]
     round: int
     global_prompt: str
     selected_clients: list[str]
-    client_updates: Annotated[dict[str, ClientUpdate], merge_by_key]
-    client_failures: Annotated[dict[str, str], merge_by_key]
-    round_metrics: Annotated[dict[str, Any], merge_by_key]
-    history: Annotated[list[RoundRecord], operator.add]
+    client_updates: Annotated[dict[str, ClientUpdate], DeltaChannel(merge_writes_by_key, dict)]
+    client_failures: Annotated[dict[str, str], DeltaChannel(merge_writes_by_key, dict)]
+    round_metrics: Annotated[dict[str, Any], DeltaChannel(merge_writes_by_key, dict)]
+    history: Annotated[list[RoundRecord], DeltaChannel(append_records, list)]
     best_prompt: str | None
     best_score: float | None
     best_round: int | None
@@ -94,3 +117,15 @@ class RoundState(TypedDict, total=False):
     test_llm_tokens: TokenCount | None
     baseline_llm_calls: int | None
     test_llm_calls: int | None
+
+
+def delta_channels() -> dict[str, DeltaChannel[Any]]:
+    """The ``DeltaChannel``s of ``RoundState`` by name, as declared: for reading a checkpoint
+    without building the graph (see ``checkpoint.delta.replay_delta_channels``)."""
+    hints = get_type_hints(RoundState, include_extras=True)
+    return {
+        name: item
+        for name, hint in hints.items()
+        for item in getattr(hint, "__metadata__", ())
+        if isinstance(item, DeltaChannel)
+    }

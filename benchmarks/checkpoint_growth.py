@@ -1,0 +1,173 @@
+"""Checkpoint bytes per round against the number of rounds: SQLite and Redis.
+
+    python benchmarks/checkpoint_growth.py [--clients 50] [--rounds 1 2 4 8 16] [--redis-url redis://...]
+
+Runs the real round graph (in-process clients, simulated model, one local step, no baseline or
+test) for each round count with each checkpointer, and prints the checkpoints written, the bytes
+stored and the bytes per round, with its ratio to the first round count's figure: flat bytes per
+round mean a checkpoint does not store the growing history again. Stored bytes are the SQLite
+tables' checkpoint, metadata and write blobs, and the Redis keys' ``MEMORY USAGE``. Without
+``--redis-url`` (or ``REDIS_URL``) a redis-server is started on a free local port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from fedtextgrad_graph import FederationRuntime, SimulatedChatModel, create_checkpointer
+from fedtextgrad_graph.checkpoint import sqlite_url
+from fedtextgrad_graph.config import parse_config
+from fedtextgrad_graph.runs import stream_run
+from fedtextgrad_graph.site._textgrad import import_textgrad
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write_data(path: Path, clients: int) -> None:
+    spec = importlib.util.spec_from_file_location("make_data", ROOT / "examples" / "make_data.py")
+    assert spec is not None and spec.loader is not None
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    examples = make_data.object_counting(__import__("random").Random(0), clients * 3 + 20)
+    path.write_text(json.dumps({"examples": examples}))
+
+
+def _config(clients: int, rounds: int, data_dir: Path) -> dict[str, Any]:
+    train = clients * 3
+    return {
+        "run": {"name": "bench", "max_concurrency": 64, "data_dir": str(data_dir)},
+        "tasks": {
+            "counting": {
+                "format": "bbh",
+                "path": "data.json",
+                "split": {"train": [0, train], "validation": [train, train + 10], "test": [train + 10, train + 20]},
+            }
+        },
+        "federation": {"num_clients": clients},
+        "client": {"local_steps": 1, "batch_size": 3},
+        "aggregation": {"strategy": "uid"},
+        "evaluation": {"baseline": False, "test": False},
+        "convergence": {"max_rounds": rounds, "unchanged_rounds": None, "patience": None},
+    }
+
+
+async def _run(config: dict[str, Any], url: str) -> int:
+    """Run to the end; return the number of checkpoints written."""
+    cfg = parse_config(config, source="benchmark")
+    model = SimulatedChatModel()
+    runtime = FederationRuntime.create(cfg, models=dict.fromkeys(("task", "optimizer", "aggregator", "judge"), model))
+    puts = 0
+    try:
+        async with create_checkpointer(url) as saver:
+            aput = saver.aput
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                nonlocal puts
+                puts += 1
+                return await aput(*args, **kwargs)
+
+            saver.aput = counted  # type: ignore[method-assign]
+            await stream_run(runtime, saver, f"bench-{uuid.uuid4().hex[:8]}", resume=False)
+    finally:
+        await runtime.aclose()
+    return puts
+
+
+def sqlite_bytes(path: Path) -> int:
+    """Bytes of the checkpoints, their metadata and the pending writes stored in a SQLite file."""
+    with sqlite3.connect(path) as db:
+        (checkpoints,) = db.execute("SELECT COALESCE(SUM(LENGTH(checkpoint) + LENGTH(metadata)), 0) FROM checkpoints").fetchone()
+        (writes,) = db.execute("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM writes").fetchone()
+    return int(checkpoints) + int(writes)
+
+
+def _redis_bytes(client: redis.Redis, prefix: str) -> int:
+    return sum(client.memory_usage(key, samples=0) or 0 for key in client.scan_iter(f"{prefix}:*"))
+
+
+@contextmanager
+def _redis_server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server not found: install it (scripts/provision-test-deps) or pass --redis-url")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as data:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            client = redis.Redis(port=port)
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rounds", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    args = parser.parse_args()
+    import_textgrad()
+    table = Table(title=f"checkpoint bytes per round ({args.clients} clients, 1 local step, simulated model)")
+    for column in ("store", "rounds", "checkpoints", "bytes total", "bytes/round", "ratio"):
+        table.add_column(column, justify="right")
+    with _redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        _write_data(data_dir / "data.json", args.clients)
+        client = redis.Redis.from_url(base_url)
+        for store in ("SQLite", "Redis"):
+            first: float | None = None
+            for rounds in args.rounds:
+                config = _config(args.clients, rounds, data_dir)
+                if store == "SQLite":
+                    db = tmp_path / f"sqlite-{rounds}.sqlite"
+                    puts = asyncio.run(_run(config, sqlite_url(db)))
+                    stored = sqlite_bytes(db)
+                else:
+                    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+                    puts = asyncio.run(_run(config, f"{base_url}?prefix={prefix}"))
+                    stored = _redis_bytes(client, prefix)
+                per_round = stored / rounds
+                first = first or per_round
+                table.add_row(store, str(rounds), str(puts), f"{stored:,}", f"{per_round:,.0f}", f"{per_round / first:.2f}")
+        client.close()
+    Console(width=140).print(table)
+
+
+if __name__ == "__main__":
+    main()
