@@ -4,8 +4,10 @@
 
 Runs the real round graph (in-process clients, simulated model, one local step, no baseline or
 test) for each round count with each checkpointer, and prints the checkpoints written, the bytes
-stored and the bytes per round, with its ratio to the first round count's figure: flat bytes per
-round mean a checkpoint does not store the growing history again. Stored bytes are the SQLite
+stored and the bytes per round, with its ratio to the first round count's figure, and the bytes
+added per round since the previous row: flat bytes per round mean a checkpoint does not store the
+growing history again. (The first round stores less than later ones with the simulated model:
+its clients start from the short initial prompt, later rounds from the longer merged one.) Stored bytes are the SQLite
 tables' checkpoint, metadata and write blobs, and the Redis keys' ``MEMORY USAGE``. Without
 ``--redis-url`` (or ``REDIS_URL``) a redis-server is started on a free local port.
 """
@@ -142,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     import_textgrad()
     table = Table(title=f"checkpoint bytes per round ({args.clients} clients, 1 local step, simulated model)")
-    for column in ("store", "rounds", "checkpoints", "bytes total", "bytes/round", "ratio"):
+    for column in ("store", "rounds", "checkpoints", "bytes total", "bytes/round", "ratio", "added/round"):
         table.add_column(column, justify="right")
     with _redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -152,6 +154,7 @@ def main() -> None:
         client = redis.Redis.from_url(base_url)
         for store in ("SQLite", "Redis"):
             first: float | None = None
+            previous = (0, 0)
             for rounds in args.rounds:
                 config = _config(args.clients, rounds, data_dir)
                 if store == "SQLite":
@@ -164,7 +167,10 @@ def main() -> None:
                     stored = _redis_bytes(client, prefix)
                 per_round = stored / rounds
                 first = first or per_round
-                table.add_row(store, str(rounds), str(puts), f"{stored:,}", f"{per_round:,.0f}", f"{per_round / first:.2f}")
+                added = (stored - previous[1]) / (rounds - previous[0])
+                previous = (rounds, stored)
+                row = (f"{stored:,}", f"{per_round:,.0f}", f"{per_round / first:.2f}", f"{added:,.0f}")
+                table.add_row(store, str(rounds), str(puts), *row)
         client.close()
     Console(width=140).print(table)
 
