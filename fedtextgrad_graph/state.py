@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, TypedDict
+
+from langgraph.channels import BinaryOperatorAggregate
 
 from .wire import ClientScore, ClientUpdate, ReplyCount, TokenCount
 
-__all__ = ["RoundRecord", "RoundState", "merge_by_key"]
+__all__ = ["KeyedMap", "RoundRecord", "RoundState", "merge_all", "merge_by_key"]
 
 
 def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -15,6 +18,35 @@ def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> d
     if right is None:
         return {}
     return {**(left or {}), **right}
+
+
+def merge_all(left: dict[str, Any] | None, updates: Iterable[dict[str, Any] | None]) -> dict[str, Any]:
+    """:func:`merge_by_key` of ``left`` and each update in turn, copying ``left`` once (not
+    once per update: a round's thousand client uploads would copy the map a thousand times)."""
+    merged = dict(left or {})
+    for update in updates:
+        if update is None:
+            merged = {}
+        else:
+            merged.update(update)
+    return merged
+
+
+class KeyedMap(BinaryOperatorAggregate[dict[str, Any]]):
+    """The channel of a per-round map: applies a step's updates as :func:`merge_all` does.
+
+    LangGraph's reducer channel calls the reducer once per update, so a step of N client
+    uploads would copy the growing map N times (N² entries); this one copies it once.
+    """
+
+    def __init__(self, typ: type[dict[str, Any]] = dict, operator: Callable[[Any, Any], dict[str, Any]] = merge_by_key) -> None:
+        super().__init__(typ, operator)
+
+    def update(self, values: Sequence[dict[str, Any]]) -> bool:
+        if not values:
+            return False
+        self.value = merge_all(self.value, values)
+        return True
 
 
 class RoundRecord(TypedDict, total=False):
@@ -74,9 +106,9 @@ class RoundState(TypedDict, total=False):
     round: int
     global_prompt: str
     selected_clients: list[str]
-    client_updates: Annotated[dict[str, ClientUpdate], merge_by_key]
-    client_failures: Annotated[dict[str, str], merge_by_key]
-    round_metrics: Annotated[dict[str, Any], merge_by_key]
+    client_updates: Annotated[dict[str, ClientUpdate], KeyedMap()]
+    client_failures: Annotated[dict[str, str], KeyedMap()]
+    round_metrics: Annotated[dict[str, Any], KeyedMap()]
     history: Annotated[list[RoundRecord], operator.add]
     best_prompt: str | None
     best_score: float | None
