@@ -175,3 +175,15 @@ async def test_a_round_of_200_in_process_clients_gets_every_upload(tmp_path):
     assert record["llm_calls"] == calls
     server_calls = record.get("screen_llm_calls", 0) + record["aggregation_llm_calls"] + record["evaluation_llm_calls"]
     assert sum(m["llm_calls"] for m in record["client_metrics"].values()) + server_calls == calls
+
+
+@pytest.mark.parametrize(("clients", "named"), [(3, True), (31, False)])
+def test_the_train_plot_names_clients_in_its_legend_only_while_that_stays_readable(clients, named):
+    from fedtextgrad_graph import report
+
+    step = {"round": 1, "step": 1, "train_accuracy": 1.0}
+    history = [{"round": 1, "client_metrics": {f"client-{i}": {"steps": [step]} for i in range(clients)}}]
+    ax = report._client_train_figure(history, 1).axes[0]
+    assert len(ax.get_lines()) >= clients  # every client is still plotted
+    assert (ax.get_legend() is not None) == named
+    assert named or f"{clients} clients" in ax.get_title()
