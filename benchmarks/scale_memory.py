@@ -2,9 +2,10 @@
 
     python benchmarks/scale_memory.py [--clients 10 100 500 1000] [--savers sqlite memory] [--top 0]
 
-Each row is one round (K = 1 local step, batch B = 3, concat merge, server-held validation on
+Each row is one round (K = 1 local step, batch B = 3, the default uid merge, server-held validation on
 10 examples, no baseline or test) of N in-process clients on the simulated model with no latency,
-run in a fresh subprocess so its peak RSS (``ru_maxrss``) is that round's alone. Each client gets
+run in a fresh subprocess so its peak RSS (``ru_maxrss``) is that round's alone; RSS per client
+is the peak above the RSS before the round (the imports, textgrad's included) over N. Each client gets
 3 training examples of a generated object-counting file (examples/make_data.py). ``sqlite``
 checkpoints to a file in a temporary folder (its bytes, WAL included, are the last column);
 ``memory`` keeps the checkpoints in the process (LangGraph's ``InMemorySaver``; its bytes are the
@@ -66,7 +67,7 @@ def _config(clients: int, data_dir: Path) -> dict[str, Any]:
         },
         "federation": {"num_clients": clients},
         "client": {"local_steps": 1, "batch_size": 3},
-        "aggregation": {"strategy": "concat"},
+        "aggregation": {"strategy": "uid"},
         "evaluation": {"baseline": False, "test": False},
         "convergence": {"max_rounds": 1},
     }
@@ -96,6 +97,7 @@ async def _round(clients: int, saver_kind: str, folder: Path, top: int) -> dict[
 
     config = parse_config(_config(clients, folder), source="benchmark")
     models = dict.fromkeys(("task", "optimizer", "aggregator", "judge"), SimulatedChatModel())
+    before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the imports and the data
     if top:
         tracemalloc.start(1)
     started = time.perf_counter()
@@ -121,8 +123,8 @@ async def _round(clients: int, saver_kind: str, folder: Path, top: int) -> dict[
             frame = stat.traceback[0]
             lines.append(f"{stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  {frame.filename}:{frame.lineno}")
     updates = len(state["history"][-1]["client_prompts"])
-    return {"calls": calls, "wall": wall, "stored": stored, "updates": updates, "top": lines,
-            "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"calls": calls, "wall": wall, "stored": stored, "updates": updates, "top": lines, "before_kb": before_kb, "peak_kb": peak_kb}
 
 
 def _child(clients: int, saver_kind: str, top: int) -> None:
@@ -142,8 +144,8 @@ def main() -> None:
     if args.child:
         _child(int(args.child[0]), args.child[1], args.top)
         return
-    table = Table(title="one in-process round: simulated model, no latency, K = 1, B = 3, concat merge")
-    for column in ("clients", "checkpoint", "LLM calls", "wall (s)", "peak RSS (MB)", "RSS per client (KB)", "checkpoint bytes"):
+    table = Table(title="one in-process round: simulated model, no latency, K = 1, B = 3, uid merge")
+    for column in ("clients", "checkpoint", "LLM calls", "wall (s)", "peak RSS (MB)", "RSS before the round (MB)", "RSS per client (KB)", "checkpoint bytes"):
         table.add_column(column, justify="right")
     console = Console(width=140)
     for saver_kind in args.savers:
@@ -152,10 +154,9 @@ def main() -> None:
             row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             if row["updates"] != clients:
                 raise SystemExit(f"{clients} clients: {row['updates']} updates arrived")
-            peak_mb = row["peak_kb"] / 1024
             table.add_row(
-                str(clients), saver_kind, str(row["calls"]), f"{row['wall']:.1f}", f"{peak_mb:.0f}",
-                f"{row['peak_kb'] / clients:.0f}", f"{row['stored']:,}",
+                str(clients), saver_kind, str(row["calls"]), f"{row['wall']:.1f}", f"{row['peak_kb'] / 1024:.0f}",
+                f"{row['before_kb'] / 1024:.0f}", f"{(row['peak_kb'] - row['before_kb']) / clients:.0f}", f"{row['stored']:,}",
             )
             for line in row["top"]:
                 console.print(f"[dim]{clients} {saver_kind}[/dim] {line}")
