@@ -237,6 +237,9 @@ def _task_validation_figures(history: Sequence[Mapping[str, Any]], baseline: Map
     return {"validation_by_task.png": figure}
 
 
+_LEGEND_CLIENTS = 30  # the most clients the train-accuracy plot names in its legend
+
+
 def _client_train_figure(history: Sequence[Mapping[str, Any]], local_steps: int) -> Figure:
     figure = _figure()
     ax = figure.add_subplot()
@@ -268,7 +271,10 @@ def _client_train_figure(history: Sequence[Mapping[str, Any]], local_steps: int)
     )
     _x_span(ax, (history[0]["round"] - 1) * local_steps + 1, history[-1]["round"] * local_steps)
     ax.grid(alpha=0.3)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", title="client")
+    if len(steps_by_client) <= _LEGEND_CLIENTS:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", title="client")
+    else:  # a legend of hundreds of clients is unreadable, and takes matplotlib seconds per hundred
+        ax.set_title(f"Each client's train accuracy per local step ({len(steps_by_client)} clients, too many to name)")
     return figure
 
 

@@ -35,7 +35,7 @@ from .run_ids import check_run_id
 from .server import FederationRuntime, build_round_graph, initial_state
 from .server.participation import quorum_message
 from .server.review import ReviewDecision, approved_prompt, parse_decision, review_message
-from .state import merge_by_key
+from .state import merge_all
 from .transport import ClientTransport
 from .wire import TokenCount
 
@@ -94,13 +94,16 @@ async def saved_state(checkpointer: BaseCheckpointSaver[str], run_id: str) -> di
     state.update(await replay_delta_channels(checkpointer, saved))
     paused_task: str | None = None
     answers: dict[str, int] = {}
+    pending: dict[str, list[Any]] = {}
     for task_id, channel, value in saved.pending_writes or ():
         if channel in ("client_updates", "client_failures"):
-            state[channel] = merge_by_key(state.get(channel), value)
+            pending.setdefault(channel, []).append(value)
         elif channel == INTERRUPT and value:
             state["paused"], paused_task = _interrupt_value(value), task_id
         elif channel == RESUME and isinstance(value, list):
             answers[task_id] = len(value)  # the answers a node's interrupts got so far
+    for channel, values in pending.items():
+        state[channel] = merge_all(state.get(channel), values)
     if paused_task is not None and answers.get(paused_task, 0) >= state["paused"].get("attempt", 1):
         del state["paused"]  # answered: a resume continues from the answer
     return state

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, TypedDict, get_type_hints
 
 from langgraph.channels.delta import DeltaChannel
 
 from .wire import ClientScore, ClientUpdate, ReplyCount, TokenCount
 
-__all__ = ["RoundRecord", "RoundState", "append_records", "delta_channels", "merge_by_key", "merge_writes_by_key"]
+__all__ = ["RoundRecord", "RoundState", "append_records", "delta_channels", "merge_all", "merge_by_key", "merge_writes_by_key"]
 
 
 def merge_by_key(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -27,12 +27,22 @@ def append_records(history: list[RoundRecord], writes: Sequence[list[RoundRecord
     return [*history, *(record for records in writes for record in records)]
 
 
-def merge_writes_by_key(current: dict[str, Any], writes: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
-    """``DeltaChannel`` reducer of the per-round maps: ``merge_by_key`` folded over the writes."""
-    merged = current
-    for write in writes:
-        merged = merge_by_key(merged, write)
+def merge_all(left: dict[str, Any] | None, updates: Iterable[dict[str, Any] | None]) -> dict[str, Any]:
+    """:func:`merge_by_key` of ``left`` and each update in turn, copying ``left`` once (not
+    once per update: a round's thousand client uploads would copy the map a thousand times)."""
+    merged = dict(left or {})
+    for update in updates:
+        if update is None:
+            merged = {}
+        else:
+            merged.update(update)
     return merged
+
+
+def merge_writes_by_key(current: dict[str, Any], writes: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """``DeltaChannel`` reducer of the per-round maps: ``merge_by_key`` folded over the
+    writes, in one pass (:func:`merge_all`)."""
+    return merge_all(current, writes)
 
 
 class RoundRecord(TypedDict, total=False):

@@ -42,9 +42,11 @@ class Aggregator(ABC):
     def bodies(self, prompts: Mapping[str, str], *, format_instruction: str) -> dict[str, str]:
         """The distinct, non-empty client prompt bodies (format instruction removed), by client id."""
         bodies: dict[str, str] = {}
+        seen: set[str] = set()
         for client_id in prompts:
             body = strip_format(prompts[client_id], format_instruction)
-            if body and body not in bodies.values():
+            if body and body not in seen:
+                seen.add(body)
                 bodies[client_id] = body
         return bodies
 

@@ -74,18 +74,20 @@ class CompressionSurprisal(SurprisalEstimator):
 
     name = "compression"
 
-    @staticmethod
-    def _bits(text: str) -> int:
-        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
-        return 8 * len(packer.compress(text.encode()) + packer.flush())
-
     async def surprisal(self, sentences: Sequence[str]) -> list[float]:
+        # One running compressor: the bits of each prefix are a copy of it flushed, the same
+        # bits as compressing the prefix anew, without recompressing it for every sentence.
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        written = 0
+        previous = 0
+        started = False  # whether any text precedes: sentences are joined by spaces
         values: list[float] = []
-        before = ""
         for sentence in sentences:
-            text = f"{before} {sentence}" if before else sentence
-            values.append((self._bits(text) - (self._bits(before) if before else 0)) / _words(sentence))
-            before = text
+            written += len(packer.compress((f" {sentence}" if started else sentence).encode()))
+            started = started or bool(sentence)
+            bits = 8 * (written + len(packer.copy().flush()))
+            values.append((bits - previous) / _words(sentence))
+            previous = bits if started else 0
         return values
 
 
