@@ -63,6 +63,7 @@ class SiteRunner:
             retry=RetryPolicy.from_config(config.models),
             timeout_s=config.models.timeout_s,
             on_call=self._log_call,
+            limiters=router.limiters,
         )
         self.site = Site(
             client_id=config.site.client_id,
