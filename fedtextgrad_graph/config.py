@@ -96,6 +96,11 @@ class ModelSpec(_Strict):
     api_key_env: str | None = None
     temperature: float | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    # Per-endpoint limits (same base_url and model share them, across roles and clients):
+    # docs/concurrency.md "Rate limits".
+    max_in_flight: int | None = Field(default=None, gt=0)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _no_secrets(self) -> ModelSpec:
@@ -318,7 +323,7 @@ class GuardConfig(_Strict):
 class RunSettings(_Strict):
     name: str = Field(default="fedtextgrad", min_length=1)
     seed: int = 0
-    max_concurrency: int = Field(default=8, gt=0)
+    max_concurrency: int = Field(default=256, gt=0)  # docs/concurrency.md "Defaults"
     data_dir: str | None = None
 
 

@@ -11,7 +11,7 @@ from ..data import ClientData, DataError, FederatedData, TaskSplits, load_task
 from ..metrics import Generate, Scorer, create_scorer
 from ..server.runtime import FederationRuntime
 from ..site import SITE_ROLES, Site
-from ..site._textgrad import import_textgrad
+from ..site._textgrad import prefetch_textgrad
 from ..transport import LocalTransport, register_transport
 
 __all__ = ["CentralizedTransport", "PooledSite", "pooled_data"]
@@ -106,5 +106,5 @@ class CentralizedTransport(LocalTransport):
             task_scorers={name: runtime.scorers[name] for name in tasks if name in runtime.scorers},
         )
         runtime.models.build_all(SITE_ROLES, client_ids=[client_id])
-        import_textgrad()  # seconds of blocking work: here, not inside the first client step
+        prefetch_textgrad()  # seconds of import: on its own thread, not inside the first client step
         return cls({client_id: site})

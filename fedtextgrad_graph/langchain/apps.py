@@ -176,7 +176,7 @@ async def federate_app(
     strategy: str = "uid",
     sampling_rate: float = 1.0,
     evaluation: str = "federated",
-    max_concurrency: int = 8,
+    max_concurrency: int = 256,
     max_retries: int = 8,
     seed: int = 0,
     run_id: str | None = None,

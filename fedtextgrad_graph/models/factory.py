@@ -129,6 +129,9 @@ class ModelRouter:
         if misplaced:
             raise ConfigError(f"models: {misplaced}: an app can only be the task model")
         self._cache: dict[str, BaseChatModel] = {}
+        from .limits import EndpointLimiters  # here: limits imports this module
+
+        self.limiters = EndpointLimiters()  # each model's [models] limits, by endpoint; for its gateway
 
     @classmethod
     def from_config(
@@ -148,9 +151,10 @@ class ModelRouter:
 
     def get(self, role: str, client_id: str | None = None) -> BaseChatModel | Answerer:
         given = self._given_model(role, client_id)
-        if given is not None:
-            return given
         spec = self.spec(role, client_id)
+        if given is not None:
+            self.limiters.configure(given, spec)
+            return given
         key = spec.model_dump_json()
         if key not in self._cache:
             try:
@@ -158,6 +162,7 @@ class ModelRouter:
             except ConfigError as exc:
                 where = f"models ({role} model" + (f" of client {client_id}" if client_id else "") + ")"
                 raise ConfigError(f"{where}: {exc}") from None
+            self.limiters.configure(self._cache[key], spec)
         return self._cache[key]
 
     def build_all(self, roles: Iterable[str] = ROLES, *, client_ids: Iterable[str | None] | None = None) -> None:

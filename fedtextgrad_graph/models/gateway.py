@@ -22,6 +22,7 @@ from ..metrics import Generate
 from ..replies import ReplyCounts, is_empty_reply
 from ..wire import ReplyCount
 from .factory import Answerer, model_name
+from .limits import EndpointLimiters
 from .outages import OutageLog, endpoint_of, endpoint_url, failure_reason
 from .retry import RetryPolicy, error_kind, is_transient
 from .usage import record_call_usage, reply_usage
@@ -69,8 +70,10 @@ class LLMGateway:
         retry: RetryPolicy | None = None,
         timeout_s: float | None = None,
         on_call: Callable[[LLMCallRecord], None] | None = None,
+        limiters: EndpointLimiters | None = None,
     ) -> None:
         self.max_concurrency = max_concurrency
+        self.limiters = limiters or EndpointLimiters()  # per-endpoint limits (models/limits.py)
         self.retry = retry or RetryPolicy()
         self.timeout_s = timeout_s
         self.on_call = on_call
@@ -103,8 +106,10 @@ class LLMGateway:
         empty_retries = self.retry.empty_retries
         while True:
             try:
-                async with self._limit():
+                async with self.limiters.admit(model, (system or "") + user) as settle, self._limit():
                     text, reported = await asyncio.wait_for(self._attempt(model, system, user, messages), self.timeout_s)
+                    if reported is not None:
+                        settle(reported[0] + reported[1])
                 if reported is not None:
                     usage = reported if usage is None else (usage[0] + reported[0], usage[1] + reported[1])
                 if not is_empty_reply(text) or empty_retries == 0:

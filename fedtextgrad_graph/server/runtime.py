@@ -86,6 +86,7 @@ class FederationRuntime:
             retry=RetryPolicy.from_config(config.models),
             timeout_s=config.models.timeout_s,
             on_call=on_call,
+            limiters=router.limiters,
         )
         transport_cls = None if transport else _transport_class(config)
         if data is None:

@@ -15,16 +15,32 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["create_engine", "import_textgrad", "order_gradients"]
+__all__ = ["create_engine", "import_textgrad", "order_gradients", "prefetch_textgrad"]
+
+_importing = threading.Lock()  # one import at a time: it sets and restores environment variables
+
+
+def prefetch_textgrad() -> None:
+    """Start importing textgrad on a background thread (seconds: it pulls litellm), so the
+    first LLM calls (the baseline's) need not wait for it and the first TextGrad step finds it
+    imported, or waits on a worker thread for the rest, never on the event loop."""
+    if "textgrad" not in sys.modules:
+        threading.Thread(target=import_textgrad, name="fedtextgrad-import-textgrad", daemon=True).start()
+
+
+def import_textgrad() -> ModuleType:
+    """Import textgrad with no log file in the working directory (idempotent, thread-safe)."""
+    with _importing:
+        return _import_textgrad()
 
 
 @functools.cache
-def import_textgrad() -> ModuleType:
-    """Import textgrad with no log file in the working directory (idempotent)."""
+def _import_textgrad() -> ModuleType:
     scratch = tempfile.mkdtemp(prefix="fedtextgrad-textgrad-")
     if "textgrad" not in sys.modules:
         # textgrad imports litellm, which otherwise fetches a price list from the internet.

@@ -190,6 +190,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
         train = site.data.train
         calls_before = site.gateway.count(client_id=site.client_id)
         replies_before = site.gateway.replies(client_id=site.client_id)
+        await asyncio.to_thread(import_textgrad)  # the prefetch's end, awaited off the event loop
         step = _ClientStep(site, request)
         with metering(client_id=site.client_id) as tokens:
             prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])

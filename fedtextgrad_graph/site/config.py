@@ -2,7 +2,7 @@
 
     [site]
     client_id = "hospital-a"
-    max_concurrency = 8           # in-flight LLM calls at this site
+    max_concurrency = 256         # in-flight LLM calls at this site
 
     [task]                        # the fields of a run config's [tasks.NAME]
     format = "jsonl"
@@ -50,7 +50,7 @@ class SiteSettings(_Strict):
 
     client_id: str = Field(min_length=1)
     task: str | None = None
-    max_concurrency: int = Field(default=8, gt=0)
+    max_concurrency: int = Field(default=256, gt=0)
     state_dir: str = ".fedtextgrad-site"
 
     @field_validator("client_id")

@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from ..data import ClientData, load_task
 from ..models import LLMCallRecord, LLMGateway, ModelRouter, RetryPolicy, ThreadBridge
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
-from ._textgrad import import_textgrad
+from ._textgrad import prefetch_textgrad
 from .cache import ResultCache
 from .config import SiteConfig
 from .context import SITE_ROLES, Site
@@ -50,7 +50,7 @@ class SiteRunner:
         splits = load_task(task_name, config.task, config.data_dir)
         router = ModelRouter(config.models, given=models)
         router.build_all(SITE_ROLES, client_ids=[None])
-        import_textgrad()
+        prefetch_textgrad()
         limit = config.site.max_concurrency
         self._serving = {"run_id": "", "request": ""}  # what the logged LLM calls are for
         state = config.state_path
@@ -63,6 +63,7 @@ class SiteRunner:
             retry=RetryPolicy.from_config(config.models),
             timeout_s=config.models.timeout_s,
             on_call=self._log_call,
+            limiters=router.limiters,
         )
         self.site = Site(
             client_id=config.site.client_id,

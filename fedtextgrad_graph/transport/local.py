@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from ..config import FedTextGradConfig
 from ..data import DataError, FederatedData, build_federated_data
 from ..site import SITE_ROLES, Site, build_client_graph
-from ..site._textgrad import import_textgrad
+from ..site._textgrad import prefetch_textgrad
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from .base import ClientTransport, ClientUnavailable, register_transport
 
@@ -63,9 +63,10 @@ class LocalTransport(ClientTransport):
             for cid in config.federation.client_ids()
         }
         runtime.models.build_all(SITE_ROLES, client_ids=list(sites))
-        # TextGrad's first import is seconds of blocking work: do it here, not on the event
-        # loop inside the first client step (async servers such as `langgraph dev` refuse that).
-        import_textgrad()
+        # TextGrad's first import is seconds of blocking work: start it now on its own thread, so
+        # it neither delays the first LLM call nor blocks the event loop inside the first client
+        # step (async servers such as `langgraph dev` refuse that).
+        prefetch_textgrad()
         return cls(sites)
 
     def _site(self, client_id: str) -> Site:

@@ -26,3 +26,30 @@ def test_no_logs_folder_and_no_log_records(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "private prompt" not in done.stderr + done.stdout
     assert list(tmp_path.iterdir()) == []  # no ./logs/ folder
+
+
+def test_prefetch_returns_before_the_import_ends_and_the_step_waits_for_it(monkeypatch):
+    """The transports start textgrad's import on a thread (seconds: litellm), so the baseline's
+    LLM calls need not wait for it; the first step's ``import_textgrad`` waits for that import."""
+    import threading
+
+    from fedtextgrad_graph.site import _textgrad
+
+    entered, release, imports = threading.Event(), threading.Event(), []
+
+    def blocked_import():
+        imports.append(threading.current_thread().name)
+        entered.set()
+        release.wait(30)
+        return "textgrad module"
+
+    monkeypatch.setattr(_textgrad, "_import_textgrad", blocked_import)
+    monkeypatch.delitem(sys.modules, "textgrad", raising=False)
+    _textgrad.prefetch_textgrad()  # returns although the import is still blocked
+    assert entered.wait(30) and not release.is_set()
+    waiter = threading.Thread(target=lambda: imports.append(_textgrad.import_textgrad()))
+    waiter.start()
+    release.set()
+    waiter.join(30)
+    assert imports[0] == "fedtextgrad-import-textgrad"
+    assert imports[-1] == "textgrad module"
