@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias, cast
 
+from langchain_core.callbacks import Callbacks
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -254,11 +256,13 @@ async def stream_run(
     resume: bool,
     on_event: Callable[[RunEvent], None] | None = None,
     review: ReviewDecision | None = None,
+    langchain_config: RunnableConfig | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the round graph to the end, checkpointing every step; return the final state.
 
     Resuming a run paused below its quorum asks the missing clients of that round again;
     resuming a run awaiting review needs ``review``, the decision to continue with.
+    ``langchain_config``: callbacks, tags and metadata the graph and every LLM call run with.
     The process holds the run's lease (see :mod:`.checkpoint.lease`) from before anything is
     written until it returns: one writer per run.
 
@@ -273,7 +277,9 @@ async def stream_run(
             missing for a run that awaits review.
     """
     async with hold_run_lease(checkpointer, check_run_id(run_id)):
-        return await _stream_run(runtime, checkpointer, run_id, resume=resume, on_event=on_event, review=review)
+        return await _stream_run(
+            runtime, checkpointer, run_id, resume=resume, on_event=on_event, review=review, langchain_config=langchain_config
+        )
 
 
 async def _stream_run(
@@ -284,9 +290,10 @@ async def _stream_run(
     resume: bool,
     on_event: Callable[[RunEvent], None] | None,
     review: ReviewDecision | None,
+    langchain_config: RunnableConfig | None,
 ) -> dict[str, Any]:
     graph = build_round_graph(runtime, checkpointer=checkpointer)
-    config = run_config(run_id, runtime.config)
+    config = merge_configs(langchain_config, run_config(run_id, runtime.config))
     saved = await saved_state(checkpointer, run_id)
     if saved is not None and not resume:
         raise RunExistsError(f"run {run_id!r} already exists; resume it instead of starting it again")
@@ -341,6 +348,8 @@ async def run_federated(
     transport: ClientTransport | None = None,
     review: ReviewDecision | None = None,
     verbose: bool = False,
+    callbacks: Callbacks = None,
+    runnable_config: RunnableConfig | None = None,
 ) -> dict[str, Any]:
     """Run federated prompt optimization from a config and return the final state.
 
@@ -359,6 +368,11 @@ async def run_federated(
             ``{"decision": "approve" | "edit" | "reject", "prompt": ..., "note": ...}``.
         verbose: Show the run live on stdout, as ``fedtextgrad-graph run`` does (off by
             default: the library prints nothing unless asked).
+        callbacks: LangChain callback handlers for the graph and every LLM call (each call
+            carries metadata and tags: run id, role, client id, round, local step; see
+            docs/tracing.md).
+        runnable_config: A LangChain ``RunnableConfig`` (tags, metadata, callbacks...)
+            merged into the run's own; the run id stays the thread id.
 
     Raises:
         ValueError: ``run_id`` is not a safe name (letters, digits, ``-``, ``_``, ``.``).
@@ -374,7 +388,15 @@ async def run_federated(
         with run_listener(config, run_id, on_event=on_event, verbose=verbose, resume=resume, simulated=runtime.models.simulated) as listener:
             if listener is not None:
                 runtime.gateway.on_call = lambda record: listener(llm_call_event(record))
-            return await stream_run(runtime, checkpointer or InMemorySaver(), run_id, resume=resume, on_event=listener, review=review)
+            return await stream_run(
+                runtime,
+                checkpointer or InMemorySaver(),
+                run_id,
+                resume=resume,
+                on_event=listener,
+                review=review,
+                langchain_config=merge_configs(runnable_config, RunnableConfig(callbacks=callbacks)),
+            )
     finally:
         await runtime.aclose()
 

@@ -15,9 +15,10 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from langchain_core.callbacks import Callbacks
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from ..config import parse_config
@@ -184,6 +185,8 @@ async def federate_app(
     resume: bool = False,
     on_event: Callable[[RunEvent], None] | None = None,
     verbose: bool = False,
+    callbacks: Callbacks = None,
+    config: RunnableConfig | None = None,
 ) -> dict[str, Any]:
     """Federate ``app``'s system prompt over clients' private examples; return the final state.
 
@@ -199,8 +202,12 @@ async def federate_app(
         format_instruction: An output-format sentence every merged prompt must keep last.
         test: Server-held examples to score the best prompt on at the end.
         evaluation: ``"federated"`` (clients score their own validation data) or ``"server"``.
-        run_id, checkpointer, resume, on_event, verbose: As in
-            :func:`~fedtextgrad_graph.run_federated` (``verbose=True`` shows the run live).
+        run_id, checkpointer, resume, on_event, verbose, callbacks: As in
+            :func:`~fedtextgrad_graph.run_federated` (``verbose=True`` shows the run live;
+            ``callbacks`` reach the graph, every model call and every run of ``app``, each
+            with its role, client, round and local step: docs/tracing.md).
+        config: A LangChain ``RunnableConfig`` (tags, metadata, callbacks) for the same
+            (``run_federated``'s ``runnable_config``).
 
     Raises:
         ValueError: Bad clients or examples, or ``app``'s runnable does not take the input
@@ -216,7 +223,7 @@ async def federate_app(
     body = initial_prompt.strip()
     if format_instruction and body.endswith(format_instruction.strip()):
         body = body[: -len(format_instruction.strip())].strip()
-    config = parse_config(
+    settings = parse_config(
         {
             "run": {"name": app.name, "seed": seed, "max_concurrency": max_concurrency},
             "prompt": {"instruction": body, "format_instruction": format_instruction},
@@ -242,7 +249,7 @@ async def federate_app(
     )
     models: dict[str, Any] = {"task": app, "optimizer": optimizer, "aggregator": aggregator or optimizer, "judge": judge or optimizer}
     return await run_federated(
-        config,
+        settings,
         run_id=run_id,
         checkpointer=checkpointer,
         models=models,
@@ -251,4 +258,6 @@ async def federate_app(
         resume=resume,
         on_event=on_event,
         verbose=verbose,
+        callbacks=callbacks,
+        runnable_config=config,
     )

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 
 from ..metrics import Generate
 from ..replies import ReplyCounts, is_empty_reply
 from ..wire import ReplyCount
+from .call_context import traced_config
 from .factory import Answerer, model_name
 from .limits import EndpointLimiters
 from .outages import OutageLog, endpoint_of, endpoint_url, failure_reason
@@ -99,6 +102,7 @@ class LLMGateway:
     ) -> str:
         """One chat completion (or app run): system prompt + user message in, reply text out."""
         messages = ([SystemMessage(system)] if system else []) + [HumanMessage(user)]
+        config = traced_config(role=role, client_id=client_id, round=round)
         started = time.perf_counter()
         errors: list[str] = []
         waited = 0.0
@@ -107,7 +111,7 @@ class LLMGateway:
         while True:
             try:
                 async with self.limiters.admit(model, (system or "") + user) as settle, self._limit():
-                    text, reported = await asyncio.wait_for(self._attempt(model, system, user, messages), self.timeout_s)
+                    text, reported = await asyncio.wait_for(self._attempt(model, system, user, messages, config), self.timeout_s)
                     if reported is not None:
                         settle(reported[0] + reported[1])
                 if reported is not None:
@@ -155,12 +159,18 @@ class LLMGateway:
 
     @staticmethod
     async def _attempt(
-        model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]
+        model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage], config: RunnableConfig
     ) -> tuple[str, tuple[int, int] | None]:
-        """The reply's text and the ``(input, output)`` tokens its provider reported, if any."""
+        """The reply's text and the ``(input, output)`` tokens its provider reported, if any.
+        ``config`` (callbacks, metadata, tags) goes to the chat model, and to an app as the
+        parent config of the runnables it invokes."""
         if isinstance(model, Answerer):
-            return str(await model.answer(system or "", user)), None
-        reply = await model.ainvoke(messages)
+            token = var_child_runnable_config.set(config)
+            try:
+                return str(await model.answer(system or "", user)), None
+            finally:
+                var_child_runnable_config.reset(token)
+        reply = await model.ainvoke(messages, config=config)
         return str(reply.text), reply_usage(reply)
 
     def bind(

@@ -22,6 +22,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from ..data import Example
+from ..models.call_context import call_context
 from ..models.usage import add_tokens, metering
 from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
 from ..replies import add_replies, replies_since
@@ -84,19 +85,22 @@ class _ClientStep:
         self.round = request["round"]
         self.score = site.score(self.round)
         self.metric_purpose = METRIC_PURPOSES[site.task.metric]
-        self.task_engine = self._engine("task")
-        self.optimizer_engine = self._engine("optimizer")
+        self.task_engine = self._engine("task", "answer")
+        self.optimizer_engine = self._engine("optimizer", "gradient")
         self.optimizer_replies: list[str] = []
-        self.step_engine = self._engine("optimizer", record=self.optimizer_replies)
+        self.step_engine = self._engine("optimizer", "update", record=self.optimizer_replies)
         self.guard_caught: dict[str, int] = {}  # what the upload guard caught in this step's prompt
         self.redacted = False
 
-    def _engine(self, role: str, record: list[str] | None = None) -> Any:
+    def _engine(self, role: str, purpose: str, record: list[str] | None = None) -> Any:
+        """A TextGrad engine over this client's ``role`` model; its calls are traced with
+        ``purpose`` (``answer``, ``gradient``: a textual gradient, ``update``: the TGD rewrite)."""
         generate = self.site.generate(role, self.round)
         wait_on_loop = self.site.bridge.wait_on_loop
 
         def call(system: str, user: str) -> str:
-            reply = wait_on_loop(generate(system, user))
+            with call_context(purpose=purpose):
+                reply = wait_on_loop(generate(system, user))
             if record is not None:
                 record.append(reply)
             return reply
@@ -192,7 +196,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
         replies_before = site.gateway.replies(client_id=site.client_id)
         await asyncio.to_thread(import_textgrad)  # the prefetch's end, awaited off the event loop
         step = _ClientStep(site, request)
-        with metering(client_id=site.client_id) as tokens:
+        with metering(client_id=site.client_id) as tokens, call_context(local_step=state["step"] + 1):
             prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])
         record = StepRecord(
             client_id=site.client_id,

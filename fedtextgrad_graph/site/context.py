@@ -9,6 +9,7 @@ from ..config import GuardConfig, TaskConfig
 from ..data import ClientData, Example, sample_examples
 from ..metrics import Generate, Scorer, create_scorer, score_prompt
 from ..models import LLMGateway, ModelRouter, ThreadBridge
+from ..models.call_context import call_context
 from ..models.usage import metering
 from ..replies import ReplyCounts, is_empty_reply
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, ReplyCount, TrainRequest
@@ -78,7 +79,8 @@ class Site:
         """Run the round's local TextGrad steps from the global prompt."""
         if self.client_graph is None:
             self.client_graph = build_client_graph(lambda _client_id: self)
-        return await run_client(self.client_graph, request, models=self.model_names())
+        with call_context(run_id=request["run_id"]):
+            return await run_client(self.client_graph, request, models=self.model_names())
 
     async def evaluate(self, request: EvaluateRequest) -> EvaluateResult:
         """Score a prompt on this client's own validation or test split (or the request's
@@ -102,7 +104,7 @@ class Site:
             return call
 
         score = self.score(request["round"], judge=counted("judge"))
-        with metering(client_id=self.client_id) as tokens:
+        with metering(client_id=self.client_id) as tokens, call_context(run_id=request["run_id"]):
             correct, total = await score_prompt(request["prompt"], examples, answer=counted("task"), score=score)
         llm_calls = sum(n["calls"] for n in replies.values())
         return EvaluateResult(
