@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "AggregationConfig",
+    "BudgetConfig",
     "ClientConfig",
     "ConfigError",
     "ConvergenceConfig",
@@ -22,6 +23,7 @@ __all__ = [
     "FlowerSettings",
     "GuardConfig",
     "LocalTrainingConfig",
+    "ModelPrice",
     "ModelSpec",
     "ModelsConfig",
     "PromptConfig",
@@ -352,8 +354,25 @@ class ReviewConfig(_Strict):
     required: bool = False
 
 
+class ModelPrice(_Strict):
+    """What one model costs: USD per million input (prompt) and output (completion) tokens."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+class BudgetConfig(_Strict):
+    """Stop the run at the end of the round whose LLM calls (the baseline's included) brought
+    the spend to ``max_usd`` (priced by ``[pricing]``) or ``max_tokens`` (input + output, as
+    the providers reported them); resume with a raised budget to go on."""
+
+    max_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+
+
 class FedTextGradConfig(_Strict):
-    """The whole run configuration (one TOML file)."""
+    """The whole run configuration (one TOML file). ``pricing``: by model name (as the round
+    records name it, e.g. ``openai:gpt-4o-mini``), what its tokens cost."""
 
     run: RunSettings = RunSettings()
     prompt: PromptConfig = PromptConfig()
@@ -368,6 +387,8 @@ class FedTextGradConfig(_Strict):
     guard: GuardConfig = GuardConfig()
     screening: ScreeningConfig = ScreeningConfig()
     review: ReviewConfig = ReviewConfig()
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
+    budget: BudgetConfig = BudgetConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> FedTextGradConfig:
@@ -434,6 +455,21 @@ class FedTextGradConfig(_Strict):
     def with_flower(self, settings: FlowerSettings) -> FedTextGradConfig:
         """A copy whose clients are Flower sites reached through ``settings``."""
         return self.model_copy(update={"transport": TransportConfig(kind="flower", flower=settings)})
+
+    def with_budget(self, *, max_usd: float | None = None, max_tokens: int | None = None) -> FedTextGradConfig:
+        """A copy whose budget limits are replaced where given.
+
+        Raises:
+            ConfigError: A limit that is not positive.
+        """
+        given = {k: v for k, v in {"max_usd": max_usd, "max_tokens": max_tokens}.items() if v is not None}
+        if not given:
+            return self
+        try:
+            budget = BudgetConfig(**(self.budget.model_dump() | given))
+        except ValidationError as exc:
+            raise ConfigError(f"budget: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+        return self.model_copy(update={"budget": budget})
 
     def with_data_dir(self, data_dir: str | Path) -> FedTextGradConfig:
         run = self.run.model_copy(update={"data_dir": str(Path(data_dir).resolve())})

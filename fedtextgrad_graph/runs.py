@@ -25,13 +25,14 @@ from langgraph.types import Command
 
 from .checkpoint.delta import replay_delta_channels
 from .checkpoint.lease import hold_run_lease
-from .config import FedTextGradConfig
+from .config import ConfigError, FedTextGradConfig
+from .costs import budget_crossed, budget_line, unpriced_models
 from .data import FederatedData
 from .events import EventKind, RunEvent
 from .metrics import Scorer
 from .model_usage import models_by_round, simulated_used, used_models
 from .models import Answerer
-from .models.usage import add_tokens
+from .models.usage import add_tokens, add_usage
 from .progress import llm_call_event, run_listener
 from .run_ids import check_run_id
 from .server import FederationRuntime, build_round_graph, initial_state
@@ -39,12 +40,13 @@ from .server.participation import quorum_message
 from .server.review import ReviewDecision, approved_prompt, parse_decision, review_message
 from .state import merge_all
 from .transport import ClientTransport
-from .wire import TokenCount
+from .wire import TokenCount, Usage
 
 INTERRUPT = "__interrupt__"  # the stream and pending-writes key of a LangGraph interrupt
 RESUME = "__resume__"  # the pending-writes key of the answer to an interrupt
 
 __all__ = [
+    "BudgetSpent",
     "RunAwaitingReview",
     "RunEvent",
     "RunExistsError",
@@ -54,8 +56,10 @@ __all__ = [
     "new_run_id",
     "results_payload",
     "run_config",
+    "run_cost",
     "run_federated",
     "run_status",
+    "run_usage",
     "saved_state",
     "stream_run",
     "write_run_files",
@@ -154,6 +158,10 @@ class RunExistsError(ValueError):
     """Starting a run under an id that already has checkpoints (resume it instead)."""
 
 
+class BudgetSpent(ValueError):
+    """Resuming a run stopped by its ``[budget]`` without raising the budget."""
+
+
 def run_status(state: dict[str, Any]) -> str:
     """``completed`` once the run stopped (and took its final test if configured), ``paused``
     below its quorum, ``awaiting_review`` while a merged prompt awaits review, else
@@ -162,8 +170,8 @@ def run_status(state: dict[str, Any]) -> str:
         return "awaiting_review"
     if state.get("paused"):
         return "paused"
-    if state.get("stop_reason") is None:
-        return "incomplete"
+    if state.get("stop_reason") in (None, "budget"):
+        return "incomplete"  # a run stopped by its budget goes on once the budget is raised
     wants_test = state.get("run_config", {}).get("evaluation", {}).get("test", True)
     return "completed" if state.get("test_accuracy") is not None or not wants_test else "incomplete"
 
@@ -292,12 +300,15 @@ async def _stream_run(
     review: ReviewDecision | None,
     langchain_config: RunnableConfig | None,
 ) -> dict[str, Any]:
+    _check_prices(runtime)
     graph = build_round_graph(runtime, checkpointer=checkpointer)
     config = merge_configs(langchain_config, run_config(run_id, runtime.config))
     saved = await saved_state(checkpointer, run_id)
     if saved is not None and not resume:
         raise RunExistsError(f"run {run_id!r} already exists; resume it instead of starting it again")
     graph_input = _graph_input(runtime.config, saved, resume=resume, review=review)
+    if resume and saved is not None and saved.get("stop_reason") == "budget":
+        await _continue_past_budget(graph, config, runtime.config, saved)
     if resume and on_event is not None and saved is not None:
         on_event(RunEvent("resumed", {"round": saved.get("round", 0), "status": run_status(saved)}))
     if on_event is not None:
@@ -317,6 +328,31 @@ async def _stream_run(
     if pause is not None:
         raise RunAwaitingReview(pause) if pause.get("kind") == "review" else RunPaused(pause)
     return (await graph.aget_state(config)).values
+
+
+def _check_prices(runtime: FederationRuntime) -> None:
+    """A ``[budget] max_usd`` needs a price for every model the run uses."""
+    settings = runtime.config
+    if settings.budget.max_usd is None:
+        return
+    missing = unpriced_models(runtime.models.names(runtime.roles_in_use()), settings.pricing)
+    if missing:
+        raise ConfigError(
+            f"budget.max_usd: no [pricing] for {', '.join(repr(m) for m in missing)}; add "
+            f'[pricing."{missing[0]}"] input_per_million = ..., output_per_million = ... (USD per million tokens)'
+        )
+
+
+async def _continue_past_budget(graph: Any, config: RunnableConfig, settings: FedTextGradConfig, saved: dict[str, Any]) -> None:
+    """Let a run stopped by its budget go on under ``settings``' raised budget (saved with it)."""
+    tokens, usd = int(saved.get("spent_tokens") or 0), saved.get("spent_usd")
+    if budget_crossed(settings.budget, tokens, usd):
+        raise BudgetSpent(
+            f"the run stopped at its budget ({budget_line(settings.budget, tokens, usd)}); raise [budget] max_tokens or "
+            "max_usd to continue (fedtextgrad-graph resume RUN_ID --max-tokens N --max-usd X)"
+        )
+    run_config = {**saved["run_config"], "budget": settings.budget.model_dump(mode="json")}
+    await graph.aupdate_state(config, {"stop_reason": None, "run_config": run_config}, as_node="check_convergence")
 
 
 def _graph_input(
@@ -431,6 +467,37 @@ def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
         "test_by_task": state.get("test_by_task"),
         "llm_tokens": _run_tokens(state),
         "llm_calls": _run_calls(state),
+        "llm_usage": run_usage(state),
+        "cost_usd": run_cost(state),
+        "budget": _budget(state),
+    }
+
+
+def run_usage(state: Mapping[str, Any]) -> Usage:
+    """The run's LLM calls and tokens by caller and role: its finished rounds, the baseline
+    and the final test."""
+    parts = [r.get("llm_usage") for r in state.get("history", [])]
+    return add_usage(*parts, state.get("baseline_llm_usage"), state.get("test_llm_usage"))
+
+
+def run_cost(state: Mapping[str, Any]) -> float | None:
+    """USD of the run's calls under ``[pricing]``; ``None`` when any part was not priced."""
+    parts = [r.get("cost_usd") for r in state.get("history", [])]
+    if state.get("baseline_llm_usage"):
+        parts.append(state.get("baseline_cost_usd"))
+    if state.get("test_llm_usage"):
+        parts.append(state.get("test_cost_usd"))
+    return None if not parts or any(p is None for p in parts) else sum(parts)
+
+
+def _budget(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's ``[budget]`` limits and the spend checked against them."""
+    limits = state.get("run_config", {}).get("budget", {})
+    return {
+        "max_usd": limits.get("max_usd"),
+        "max_tokens": limits.get("max_tokens"),
+        "spent_tokens": state.get("spent_tokens"),
+        "spent_usd": state.get("spent_usd"),
     }
 
 

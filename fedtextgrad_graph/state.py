@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypedDict, get_type_hints
 
 from langgraph.channels.delta import DeltaChannel
 
-from .wire import ClientScore, ClientUpdate, ReplyCount, TokenCount
+from .wire import ClientScore, ClientUpdate, ReplyCount, TokenCount, Usage
 
 __all__ = ["RoundRecord", "RoundState", "append_records", "delta_channels", "merge_all", "merge_by_key", "merge_writes_by_key"]
 
@@ -60,7 +60,9 @@ class RoundRecord(TypedDict, total=False):
     round's calls (the clients' local training and every server step, with the clients'
     scoring), and the calls that reported none; ``merge``: what the merge kept and how evenly it
     spreads information (coverage, missing instructions, surprisal profile, UID score, length
-    ratio, repairs, fallback: see aggregation/repair.py ``finish_merge``)."""
+    ratio, repairs, fallback: see aggregation/repair.py ``finish_merge``); ``llm_usage``: the
+    round's calls and tokens by caller (client id, ``"server"``) and role; ``cost_usd``: their
+    cost under ``[pricing]`` (``None`` when a model used has no price)."""
 
     round: int
     clients: list[str]
@@ -90,13 +92,19 @@ class RoundRecord(TypedDict, total=False):
     update_success_rate: float | None
     llm_tokens: TokenCount
     merge: dict[str, Any]
+    llm_usage: Usage
+    cost_usd: float | None
 
 
 class RoundState(TypedDict, total=False):
     """State of the round graph. ``baseline_by_task``/``test_by_task``: the initial prompt's
     validation and the best prompt's test counts per task; ``baseline_llm_tokens`` and
     ``test_llm_tokens``: the tokens of those two scorings (outside every round), and
-    ``baseline_llm_calls``/``test_llm_calls`` their LLM calls.
+    ``baseline_llm_calls``/``test_llm_calls`` their LLM calls, ``baseline_llm_usage``/
+    ``test_llm_usage`` by caller and role. ``spent_tokens``/``spent_usd``: the running spend the
+    ``[budget]`` is checked against (the baseline and every finished round; ``spent_usd`` is
+    ``None`` once a call was not priced); ``baseline_cost_usd``/``test_cost_usd``: the cost of
+    those two scorings.
 
     ``history`` and the per-round maps (``client_updates``, ``client_failures``,
     ``round_metrics``) are ``DeltaChannel``s: a checkpoint stores only what a step wrote (its
@@ -127,6 +135,12 @@ class RoundState(TypedDict, total=False):
     test_llm_tokens: TokenCount | None
     baseline_llm_calls: int | None
     test_llm_calls: int | None
+    baseline_llm_usage: Usage | None
+    test_llm_usage: Usage | None
+    spent_tokens: int
+    spent_usd: float | None
+    baseline_cost_usd: float | None
+    test_cost_usd: float | None
 
 
 def delta_channels() -> dict[str, DeltaChannel[Any]]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import (
     Literal,
-    NotRequired,  # pydantic validates these (Flower replies) on Python < 3.12
+    NotRequired,
+    TypeAlias,  # pydantic validates these (Flower replies) on Python < 3.12
 )
 
 from typing_extensions import TypedDict
@@ -21,10 +22,12 @@ __all__ = [
     "EvaluateResult",
     "ExampleSample",
     "ReplyCount",
+    "RoleUsage",
     "StepOutcome",
     "StepRecord",
     "TokenCount",
     "TrainRequest",
+    "Usage",
 ]
 
 StepOutcome = Literal["accepted", "rejected", "malformed", "blocked", "unchanged"]
@@ -50,6 +53,19 @@ class TokenCount(TypedDict):
     input: int
     output: int
     calls_without_usage: int
+
+
+class RoleUsage(TypedDict):
+    """One role's LLM calls and the tokens their providers reported (see :class:`TokenCount`)."""
+
+    calls: int
+    input: int
+    output: int
+    calls_without_usage: int
+
+
+Usage: TypeAlias = dict[str, dict[str, RoleUsage]]
+"""LLM usage by caller (a client id, or ``"server"``) and role."""
 
 
 class ClientTask(TypedDict):
@@ -96,6 +112,7 @@ class StepRecord(TypedDict):
     redacted: bool
     empty_replies: NotRequired[dict[str, ReplyCount]]
     llm_tokens: NotRequired[TokenCount]
+    llm_usage: NotRequired[dict[str, RoleUsage]]
 
 
 class ClientUpdate(TypedDict):
@@ -121,6 +138,7 @@ class ClientUpdate(TypedDict):
     unchanged: NotRequired[int]
     empty_replies: NotRequired[dict[str, ReplyCount]]
     llm_tokens: NotRequired[TokenCount]
+    llm_usage: NotRequired[dict[str, RoleUsage]]
 
 
 class ClientScore(TypedDict):
@@ -161,3 +179,4 @@ class EvaluateResult(TypedDict):
     llm_calls: int
     empty_replies: NotRequired[dict[str, ReplyCount]]
     llm_tokens: NotRequired[TokenCount]
+    llm_usage: NotRequired[dict[str, RoleUsage]]

@@ -19,6 +19,7 @@ from ..config import ConfigError, FedTextGradConfig, load_config, parse_config
 from ..data import DataError
 from ..run_ids import check_run_id
 from ..runs import (
+    BudgetSpent,
     RunAwaitingReview,
     RunExistsError,
     RunPaused,
@@ -187,6 +188,8 @@ async def _execute(
             fail(str(exc), code=1)  # another process writes this run now: leave its results alone
         except RunExistsError:
             fail(f"run {run_id!r} already exists in {redacted_url(url)}; continue it with: {hint}")
+        except (BudgetSpent, ConfigError) as exc:
+            fail(str(exc))
         except TransportError as exc:
             fail(str(exc) + (f"\nonce that is fixed, resume the run with: {hint}" if resume else ""))
         except RunPaused as paused:
@@ -370,9 +373,14 @@ def resume(
     insecure: InsecureOpt = False,
     root_certificates: RootCertificatesOpt = None,
     server_secret: ServerSecretOpt = None,
+    max_usd: Annotated[float | None, typer.Option("--max-usd", help="Raise the run's [budget] max_usd (saved with the run).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Raise the run's [budget] max_tokens (saved with the run).")] = None,
 ) -> None:
-    """Continue an interrupted run from its last checkpoint."""
-    _continue_run(run_id, model, base_url, checkpoint, data_dir, runs_dir, superlink, insecure, root_certificates, server_secret)
+    """Continue an interrupted run from its last checkpoint (or one stopped by its budget,
+    with a raised budget)."""
+    _continue_run(
+        run_id, model, base_url, checkpoint, data_dir, runs_dir, superlink, insecure, root_certificates, server_secret, max_usd=max_usd, max_tokens=max_tokens
+    )
 
 
 def _continue_run(
@@ -388,6 +396,8 @@ def _continue_run(
     server_secret: Path | None,
     *,
     review: ReviewDecision | None = None,
+    max_usd: float | None = None,
+    max_tokens: int | None = None,
 ) -> None:
     """``resume`` (and ``review`` with a decision): continue a saved run with these options."""
     url, state, cfg = saved_run(run_id, runs_dir, checkpoint)
@@ -402,7 +412,7 @@ def _continue_run(
     if data_dir is not None:
         cfg = cfg.with_data_dir(data_dir)
     try:
-        cfg = cfg.with_model_override(model, base_url)
+        cfg = cfg.with_model_override(model, base_url).with_budget(max_usd=max_usd, max_tokens=max_tokens)
     except ConfigError as exc:
         fail(str(exc))
     if model or base_url or data_dir:

@@ -17,12 +17,14 @@ __all__ = [
     "MAX_ROUND_COLUMNS",
     "MERGE_LEGEND",
     "ROUND_WORK_LEGEND",
+    "USAGE_LEGEND",
     "client_scores_line",
     "client_scores_table",
     "merge_table",
     "round_work_table",
     "task_scores_table",
     "tokens_line",
+    "usage_table",
 ]
 
 MAX_ROUND_COLUMNS = 4
@@ -156,4 +158,43 @@ def tokens_line(payload: Mapping[str, Any]) -> str | None:
     line = f"LLM tokens (provider-reported, rounds, baseline and test): {tokens['input']} in, {tokens['output']} out"
     if tokens["calls_without_usage"]:
         line += f"; {tokens['calls_without_usage']} call(s) reported no usage (not counted)"
+    cost = payload.get("cost_usd")
+    if cost is not None:
+        line += f"; cost ${cost:.4f} ([pricing])"
+    elif (payload.get("config") or {}).get("pricing"):
+        line += "; cost unknown (a model used has no [pricing], or a call reported no usage)"
     return line
+
+
+USAGE_LEGEND = (
+    "the run's LLM calls (rounds, baseline and final test) and the tokens their providers reported, "
+    "by role, then by caller (a client's own calls: its training and its scoring; server: the server's)"
+)
+
+
+def usage_table(payload: Mapping[str, Any]) -> Table | None:
+    """The run's calls and tokens by role, then by caller (with several callers); ``None``
+    for a run recorded before they were."""
+    usage: Mapping[str, Mapping[str, Mapping[str, int]]] = payload.get("llm_usage") or {}
+    if not usage:
+        return None
+    table = _table("LLM usage")
+    for header in ("by", "calls", "tokens in", "tokens out", "no usage"):
+        table.add_column(header, justify="left" if header == "by" else "right")
+    rows: dict[str, list[int]] = {}
+    for roles in usage.values():
+        for role, n in roles.items():
+            _add_row(rows, f"role {role}", n)
+    if len(usage) > 1:
+        for caller, roles in sorted(usage.items()):
+            for n in roles.values():
+                _add_row(rows, caller, n)
+    for name, (calls, tokens_in, tokens_out, no_usage) in rows.items():
+        table.add_row(name, str(calls), str(tokens_in), str(tokens_out), str(no_usage))
+    return table
+
+
+def _add_row(rows: dict[str, list[int]], name: str, n: Mapping[str, int]) -> None:
+    row = rows.setdefault(name, [0, 0, 0, 0])
+    for i, key in enumerate(("calls", "input", "output", "calls_without_usage")):
+        row[i] += n[key]

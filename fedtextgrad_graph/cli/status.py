@@ -18,6 +18,8 @@ __all__ = ["checkpoint_line", "file_lines", "merge_line", "models_line", "progre
 
 def _where_stopped(state: Mapping[str, Any], finished: int) -> str:
     """Where an unfinished run stopped: in a round, between rounds, or before its final test."""
+    if state.get("stop_reason") == "budget":
+        return f"stopped at its budget after round {finished}; to go on, raise it (--max-tokens N, --max-usd X)"
     if state.get("stop_reason") is not None:
         return f"stopped ({state['stop_reason']}) before its final test"
     current = int(state.get("round") or 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["early_stop_note"]
+__all__ = ["budget_note", "early_stop_note"]
 
 _WHY = {
     "prompt_unchanged": (
@@ -15,6 +15,20 @@ _WHY = {
     "patience": ("no improvement for {patience} round(s) in a row", "remove [convergence] patience"),
     "target_accuracy": ("validation accuracy reached {target_accuracy}", "remove [convergence] target_accuracy"),
 }
+
+
+def budget_note(payload: Mapping[str, Any]) -> str:
+    """For a run stopped by its ``[budget]``: what was spent, and how to go on."""
+    budget = payload.get("budget") or {}
+    spent = [f"{budget.get('spent_tokens') or 0:,} tokens"]
+    if budget.get("spent_usd") is not None:
+        spent.append(f"${budget['spent_usd']:.4f}")
+    limits = [f"max_tokens = {budget['max_tokens']:,}" for _ in [0] if budget.get("max_tokens")]
+    limits += [f"max_usd = {budget['max_usd']:g}" for _ in [0] if budget.get("max_usd")]
+    return (
+        f"the run stopped at its budget after round {payload['rounds']}: spent {', '.join(spent)} of {', '.join(limits)}; "
+        f"to go on (the final test runs when it finishes), raise it: fedtextgrad-graph resume {payload['run_id']} --max-tokens N / --max-usd X"
+    )
 
 
 def early_stop_note(payload: Mapping[str, Any]) -> str | None:

@@ -24,15 +24,17 @@ from ..runs import RunEvent
 from .scores import (
     MERGE_LEGEND,
     ROUND_WORK_LEGEND,
+    USAGE_LEGEND,
     client_scores_line,
     client_scores_table,
     merge_table,
     round_work_table,
     task_scores_table,
     tokens_line,
+    usage_table,
 )
 from .status import file_lines, merge_line, models_line
-from .stops import early_stop_note
+from .stops import budget_note, early_stop_note
 
 __all__ = ["EXIT_BAD_INPUT", "SIMULATED_BANNER", "RunView", "console", "errors", "fail", "print_summary", "warnings_shown"]
 
@@ -251,6 +253,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
         print_table(work, ROUND_WORK_LEGEND)
     if (merges := merge_table(payload["history"])) is not None:
         print_table(merges, MERGE_LEGEND)
+    if (usage := usage_table(payload)) is not None:
+        print_table(usage, USAGE_LEGEND)
     if payload["simulated"]:
         console.print(SIMULATED_BANNER)
     console.print(models_line(payload), highlight=False, markup=False)
@@ -264,6 +268,8 @@ def print_summary(payload: dict[str, Any], run_dir: Path, *, export_command: str
     )
     if (note := early_stop_note(payload)) is not None:
         console.print(note, highlight=False, markup=False)
+    if payload["stop_reason"] == "budget":
+        console.print(budget_note(payload), highlight=False, markup=False)
     for r in payload["history"]:
         for cid, reason in r.get("dropped", {}).items():
             console.print(f"round {r['round']}: {escape(cid)} dropped ({escape(reason)})")

@@ -5,7 +5,8 @@ in the caller's context (:func:`metering`) whose ``client_id`` is the call's. A 
 its work across tasks and TextGrad's worker threads (context variables are copied there), so
 concurrent requests on one site each count only their own calls. Counts a site reports back
 (:func:`record_reported`) are added to the server's meters. Nothing is estimated: a reply
-without usage is counted in ``calls_without_usage``.
+without usage is counted in ``calls_without_usage``. A meter also keeps its calls by caller
+and role (:data:`~fedtextgrad_graph.wire.Usage`): ``llm_usage`` in the records.
 """
 
 from __future__ import annotations
@@ -15,9 +16,24 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from ..wire import TokenCount
+from ..wire import RoleUsage, TokenCount, Usage
 
-__all__ = ["TokenMeter", "add_tokens", "metering", "record_call_usage", "record_reported", "reply_usage", "tokens_or_unknown"]
+__all__ = [
+    "SERVER_CALLER",
+    "TokenMeter",
+    "add_tokens",
+    "add_usage",
+    "metering",
+    "record_call_usage",
+    "record_reported",
+    "reply_usage",
+    "tokens_or_unknown",
+    "usage_or_unknown",
+    "usage_tokens",
+]
+
+SERVER_CALLER = "server"
+"""The caller of the server's own calls in :data:`~fedtextgrad_graph.wire.Usage`."""
 
 
 def add_tokens(*counts: TokenCount | None) -> TokenCount:
@@ -29,6 +45,38 @@ def add_tokens(*counts: TokenCount | None) -> TokenCount:
             total["output"] += count["output"]
             total["calls_without_usage"] += count["calls_without_usage"]
     return total
+
+
+def add_usage(*usages: Mapping[str, Mapping[str, RoleUsage]] | None) -> Usage:
+    """The sum of several usages by caller and role (``None``: nothing to add)."""
+    total: Usage = {}
+    for usage in usages:
+        for caller, roles in (usage or {}).items():
+            mine = total.setdefault(caller, {})
+            for role, n in roles.items():
+                have = mine.setdefault(role, RoleUsage(calls=0, input=0, output=0, calls_without_usage=0))
+                for key in ("calls", "input", "output", "calls_without_usage"):
+                    have[key] += n[key]
+    return total
+
+
+def usage_tokens(usage: Mapping[str, Mapping[str, RoleUsage]] | None) -> TokenCount:
+    """The tokens of a usage, every caller and role summed."""
+    total = add_tokens()
+    for roles in (usage or {}).values():
+        for n in roles.values():
+            total = add_tokens(total, TokenCount(input=n["input"], output=n["output"], calls_without_usage=n["calls_without_usage"]))
+    return total
+
+
+def usage_or_unknown(caller: str, reported: Mapping[str, Any]) -> Usage:
+    """The ``llm_usage`` of a site's update or score, under ``caller``; from a site that
+    predates it, its calls and tokens under the role ``unknown``."""
+    by_role = reported.get("llm_usage")
+    if by_role is not None:
+        return add_usage({caller: by_role})
+    tokens = tokens_or_unknown(reported)
+    return {caller: {"unknown": RoleUsage(calls=int(reported.get("llm_calls", 0)), **tokens)}}
 
 
 def tokens_or_unknown(reported: Mapping[str, Any]) -> TokenCount:
@@ -55,13 +103,24 @@ class TokenMeter:
     def __init__(self, client_id: str | None) -> None:
         self.client_id = client_id
         self._count = add_tokens()
+        self._usage: Usage = {}
 
-    def add(self, count: TokenCount) -> None:
+    def add(self, count: TokenCount, usage: Usage | None = None) -> None:
         self._count = add_tokens(self._count, count)
+        if usage:
+            self._usage = add_usage(self._usage, usage)
 
     def count(self) -> TokenCount:
         """The tokens counted so far."""
         return add_tokens(self._count)
+
+    def usage(self) -> Usage:
+        """The calls and tokens counted so far, by caller and role."""
+        return add_usage(self._usage)
+
+    def role_usage(self) -> dict[str, RoleUsage]:
+        """This meter's own caller's calls and tokens by role (what a site reports)."""
+        return add_usage(self._usage).get(self.client_id or SERVER_CALLER, {})
 
 
 _METERS: ContextVar[tuple[TokenMeter, ...]] = ContextVar("fedtextgrad_token_meters", default=())
@@ -79,17 +138,19 @@ def metering(*, client_id: str | None) -> Iterator[TokenMeter]:
         _METERS.reset(token)
 
 
-def record_call_usage(client_id: str | None, usage: tuple[int, int] | None) -> None:
+def record_call_usage(client_id: str | None, role: str, usage: tuple[int, int] | None) -> None:
     """One finished call's usage (``None``: it reported none), for the meters of ``client_id``."""
     input_tokens, output_tokens = usage or (0, 0)
     count = TokenCount(input=input_tokens, output=output_tokens, calls_without_usage=int(usage is None))
+    by_role = {client_id or SERVER_CALLER: {role: RoleUsage(calls=1, **count)}}
     for meter in _METERS.get():
         if meter.client_id == client_id:
-            meter.add(count)
+            meter.add(count, by_role)
 
 
-def record_reported(count: TokenCount) -> None:
-    """Tokens a site reported for work the server asked of it, for the server's meters."""
+def record_reported(count: TokenCount, usage: Usage | None = None) -> None:
+    """Tokens (and usage by caller and role) a site reported for work the server asked of
+    it, for the server's meters."""
     for meter in _METERS.get():
         if meter.client_id is None:
-            meter.add(count)
+            meter.add(count, usage)

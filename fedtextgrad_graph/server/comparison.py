@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 
 from ..data import sample_examples
-from ..models.usage import record_reported, tokens_or_unknown
+from ..models.usage import record_reported, tokens_or_unknown, usage_or_unknown
 from ..wire import EvaluateRequest, EvaluateResult, ExampleSample
 from .participation import failure_reason
 from .runtime import FederationRuntime
@@ -81,7 +81,7 @@ async def _federated(
             logger.info("client %s left out of screening round %d: %s", scorer, round, failure_reason(reply, deadline))
             continue
         results[scorer, prompt] = reply
-        record_reported(tokens_or_unknown(reply))
+        record_reported(tokens_or_unknown(reply), usage_or_unknown(scorer, reply))
     scores = {}
     for cid, prompt in prompts.items():
         correct = global_correct = total = 0

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..models.usage import record_reported, tokens_or_unknown
+from ..models.usage import record_reported, tokens_or_unknown, usage_or_unknown
 from ..replies import SERVER, ReplyCounts, replies_since
 from ..wire import ClientScore, EvaluateRequest
 from .participation import failure_reason
@@ -112,7 +112,7 @@ async def _federated(
         llm_calls += reply["llm_calls"]
         by_client[cid] = _counts(reply["correct"], reply["total"])
         empty_replies[cid] = reply.get("empty_replies", {})
-        record_reported(tokens_or_unknown(reply))
+        record_reported(tokens_or_unknown(reply), usage_or_unknown(cid, reply))
     if total == 0:
         reasons = "; ".join(f"{cid}: {why}" for cid, why in dropped.items()) or "no client holds such examples"
         raise EvaluationError(f"no {split} score: no client returned one ({reasons})")

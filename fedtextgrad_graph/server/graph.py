@@ -34,7 +34,8 @@ from langgraph.types import Send, interrupt
 
 from ..aggregation.repair import MergeProgress, MergeTargets, finish_merge, needs_repair, repair_once, start_merge, targets_of
 from ..config import ROLES, FedTextGradConfig
-from ..models.usage import add_tokens, metering, tokens_or_unknown
+from ..costs import budget_crossed, budget_line, usage_cost
+from ..models.usage import add_tokens, add_usage, metering, tokens_or_unknown, usage_or_unknown
 from ..replies import SERVER, ReplyCounts, add_replies, empty_reply_warnings, only_empty, replies_since
 from ..site import SITE_ROLES
 from ..state import RoundRecord, RoundState
@@ -90,6 +91,12 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
         test_llm_tokens=None,
         baseline_llm_calls=None,
         test_llm_calls=None,
+        baseline_llm_usage=None,
+        test_llm_usage=None,
+        spent_tokens=0,
+        spent_usd=0.0,
+        baseline_cost_usd=None,
+        test_cost_usd=None,
     )
 
 
@@ -142,19 +149,22 @@ class _StepNode(Protocol):
 
 
 _STEP_TOKENS = "_llm_tokens"  # the suffix of each server step's tokens in the round's metrics
+_STEP_USAGE = "_llm_usage"  # ... and of its calls and tokens by caller and role
 
 
 def _metered(step: str, node: _StepNode) -> _StepNode:
     """``node`` recording the tokens of the server's calls it makes (and those the clients
     report for scoring it asks of them) as ``<step>_llm_tokens`` in the round's metrics, added
     to what the step already spent this round (``repair`` runs once per try)."""
-    key = f"{step}{_STEP_TOKENS}"
+    key, usage_key = f"{step}{_STEP_TOKENS}", f"{step}{_STEP_USAGE}"
 
     async def run(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         with metering(client_id=None) as tokens:
             out = await node(state, config)
-        spent = add_tokens((state.get("round_metrics") or {}).get(key), tokens.count())
-        return {**out, "round_metrics": {**out.get("round_metrics", {}), key: spent}}
+        metrics = state.get("round_metrics") or {}
+        spent = add_tokens(metrics.get(key), tokens.count())
+        usage = add_usage(metrics.get(usage_key), tokens.usage())
+        return {**out, "round_metrics": {**out.get("round_metrics", {}), key: spent, usage_key: usage}}
 
     return run
 
@@ -163,6 +173,11 @@ def _update_success_rate(updates: Mapping[str, ClientUpdate]) -> float | None:
     """Accepted / attempted local steps of these uploads (``None`` when none was attempted)."""
     attempted = sum(len(u["steps"]) for u in updates.values())
     return sum(u["accepted"] for u in updates.values()) / attempted if attempted else None
+
+
+def _add_cost(spent: float | None, cost: float | None) -> float | None:
+    """A running cost: unknown from the first unpriced part on."""
+    return None if spent is None or cost is None else spent + cost
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -195,11 +210,18 @@ def build_round_graph(
             return start
         with metering(client_id=None) as tokens:
             score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
+        usage = tokens.usage()
+        count = tokens.count()
+        cost = usage_cost(usage, runtime.models.names(["task", "judge"]), cfg.pricing)
         return {
             **start,
             "baseline_accuracy": score.accuracy,
             "baseline_by_task": score.by_task,
-            "baseline_llm_tokens": tokens.count(),
+            "baseline_llm_tokens": count,
+            "baseline_llm_usage": usage,
+            "spent_tokens": count["input"] + count["output"],
+            "baseline_cost_usd": cost,
+            "spent_usd": cost,
             "baseline_llm_calls": score.llm_calls,
             "best_prompt": prompt,
             "best_score": score.accuracy,
@@ -393,6 +415,7 @@ def build_round_graph(
         metrics.pop("merge_progress", None)
         server_replies = [metrics.pop(k, {}) for k in ("screen_replies", "aggregation_replies", "evaluation_replies", "review_replies")]
         server_tokens = [metrics.pop(k) for k in list(metrics) if k.endswith(_STEP_TOKENS)]
+        server_usage = [metrics.pop(k) for k in list(metrics) if k.endswith(_STEP_USAGE)]
         # The server models of the process that ran each step (a resume may use others);
         # rounds checkpointed before these were recorded take this process's.
         server_models = runtime.models.names(runtime.roles_in_use())
@@ -434,15 +457,25 @@ def build_round_graph(
             empty_replies=round_empty_replies({cid: updates[cid] for cid in arrived}, *server_replies),
             update_success_rate=_update_success_rate({cid: updates[cid] for cid in arrived}),
             llm_tokens=add_tokens(*(tokens_or_unknown(updates[cid]) for cid in arrived), *server_tokens),
+            llm_usage=add_usage(*(usage_or_unknown(cid, updates[cid]) for cid in arrived), *server_usage),
         )
+        record["cost_usd"] = usage_cost(record["llm_usage"], record["models"], cfg.pricing)
         record.update(cast(RoundRecord, metrics))  # the round's measures: prompt size, scores, screening, review
+        spent_tokens = (state.get("spent_tokens") or 0) + record["llm_tokens"]["input"] + record["llm_tokens"]["output"]
+        spent_usd = _add_cost(state.get("spent_usd", 0.0), record["cost_usd"])
+        stop_reason = verdict.stop_reason
+        if stop_reason is None and budget_crossed(cfg.budget, spent_tokens, spent_usd):
+            stop_reason = "budget"
+            logger.warning("round %d: budget reached (%s); the run stops here", state["round"], budget_line(cfg.budget, spent_tokens, spent_usd))
         for line in empty_reply_warnings(state["round"], record["empty_replies"]):
             logger.warning("%s", line)
         out: dict[str, Any] = {
             "history": [record],
             "rounds_without_improvement": verdict.rounds_without_improvement,
             "rounds_unchanged": verdict.rounds_unchanged,
-            "stop_reason": verdict.stop_reason,
+            "stop_reason": stop_reason,
+            "spent_tokens": spent_tokens,
+            "spent_usd": spent_usd,
         }
         if verdict.improved:
             out["reference_score"] = accuracy
@@ -453,6 +486,8 @@ def build_round_graph(
     def next_step(state: RoundState) -> str:
         if state["stop_reason"] is None:
             return "broadcast"
+        if state["stop_reason"] == "budget":
+            return END  # resumable with a raised budget: the final test waits for the last round
         return "final_test" if cfg.evaluation.test else END
 
     async def final_test(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
@@ -463,6 +498,8 @@ def build_round_graph(
             "client_test": score.by_client or None,
             "test_by_task": score.by_task,
             "test_llm_tokens": tokens.count(),
+            "test_llm_usage": tokens.usage(),
+            "test_cost_usd": usage_cost(tokens.usage(), runtime.models.names(["task", "judge"]), cfg.pricing),
             "test_llm_calls": score.llm_calls,
         }
 

@@ -23,7 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from ..data import Example
 from ..models.call_context import call_context
-from ..models.usage import add_tokens, metering
+from ..models.usage import add_tokens, add_usage, metering
 from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
 from ..replies import add_replies, replies_since
 from ..wire import ClientUpdate, StepOutcome, StepRecord, TrainRequest
@@ -212,6 +212,7 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
             redacted=step.redacted,
             empty_replies=replies_since(replies_before, site.gateway.replies(client_id=site.client_id)),
             llm_tokens=tokens.count(),
+            llm_usage=tokens.role_usage(),
         )
         return {"prompt": prompt, "step": state["step"] + 1, "steps": [record]}
 
@@ -249,4 +250,5 @@ async def run_client(client_graph: ClientGraph, request: TrainRequest, *, models
         unchanged=sum(s["outcome"] == "unchanged" for s in steps),
         empty_replies=add_replies(*(s.get("empty_replies", {}) for s in steps)),
         llm_tokens=add_tokens(*(s.get("llm_tokens") for s in steps)),
+        llm_usage=add_usage(*({request["client_id"]: s["llm_usage"]} for s in steps if "llm_usage" in s)).get(request["client_id"], {}),
     )

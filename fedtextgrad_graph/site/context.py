@@ -114,4 +114,5 @@ class Site:
             llm_calls=llm_calls,
             empty_replies=replies,
             llm_tokens=tokens.count(),
+            llm_usage=tokens.role_usage(),
         )

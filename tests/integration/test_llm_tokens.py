@@ -69,7 +69,21 @@ def test_the_run_totals_are_the_usage_the_server_reported(tmp_path):
         mine = [e for e in calls if e["round"] == record["round"]]
         assert record["llm_tokens"]["input"] == sum(e["input_tokens"] for e in mine) > 0
         assert record["llm_tokens"]["output"] == sum(e["output_tokens"] for e in mine) > 0
+    by_call: dict[tuple[object, str, str], list[int]] = {}  # (round, caller, role) -> calls, in, out
+    for e in calls:
+        n = by_call.setdefault((e["round"], e["client_id"] or "server", e["role"]), [0, 0, 0])
+        n[0], n[1], n[2] = n[0] + 1, n[1] + e["input_tokens"], n[2] + e["output_tokens"]
+    for record in out["history"]:  # by caller and role: each client's training and scoring, the server's calls
+        recorded = {(record["round"], caller, role): [n["calls"], n["input"], n["output"]] for caller, roles in record["llm_usage"].items() for role, n in roles.items()}
+        assert recorded == {k: v for k, v in by_call.items() if k[0] == record["round"]}
+        assert {"a1", "p1", "server"} <= {caller for _, caller, _ in recorded}
+    run_usage = out["llm_usage"]  # rounds, baseline and final test, by caller and role
+    assert sum(n["input"] for roles in run_usage.values() for n in roles.values()) == expected["input"]
+    assert sum(n["output"] for roles in run_usage.values() for n in roles.values()) == expected["output"]
+    assert sum(n["calls"] for roles in run_usage.values() for n in roles.values()) == len(sent) == out["llm_calls"]
+    assert out["cost_usd"] is None  # no [pricing]: tokens only
     assert set(out["test_by_task"]) == set(out["history"][-1]["validation_by_task"]) == {"apples", "plums"}
     status = cli("status", "t", cwd=tmp_path)
     assert f"{expected['input']} in, {expected['output']} out" in status.stdout
     assert "validation by task" in status.stdout and "local steps and LLM tokens by round" in status.stdout
+    assert "LLM usage" in status.stdout and "role optimizer" in status.stdout

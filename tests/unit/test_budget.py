@@ -1,0 +1,76 @@
+"""Costs and budgets: a run stops at the end of the round that crossed its ``[budget]``, says
+so, and goes on once the budget is raised; usage by caller and role adds up to the totals."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from fedtextgrad_graph import SimulatedChatModel, load_config, run_federated
+from fedtextgrad_graph.config import ROLES, ConfigError
+from fedtextgrad_graph.runs import BudgetSpent, results_payload
+
+PRICING = """
+[pricing.simulated]
+input_per_million = 2.0
+output_per_million = 8.0
+"""
+
+
+def _models() -> dict[str, SimulatedChatModel]:
+    return {role: SimulatedChatModel() for role in ROLES}
+
+
+def _sums(usage: dict) -> tuple[int, int, int]:
+    roles = [n for by_role in usage.values() for n in by_role.values()]
+    return sum(n["calls"] for n in roles), sum(n["input"] for n in roles), sum(n["output"] for n in roles)
+
+
+async def test_a_run_stops_at_its_token_budget_and_goes_on_once_it_is_raised(make_config):
+    config = load_config(make_config(clients=2, rounds=3, extra=PRICING + "\n[budget]\nmax_tokens = 1\n"))
+    saver = InMemorySaver()
+    state = await run_federated(config, run_id="b", models=_models(), checkpointer=saver)
+    out = results_payload(state, run_id="b")
+    assert out["stop_reason"] == "budget" and out["rounds"] == 1 and out["test_accuracy"] is None
+    assert out["status"] == "incomplete"  # resumable
+    spent = out["budget"]["spent_tokens"]
+    assert spent == out["llm_tokens"]["input"] + out["llm_tokens"]["output"] > 1
+
+    with pytest.raises(BudgetSpent, match="spent .* of 1 tokens"):  # the same budget: nothing runs
+        await run_federated(config, run_id="b", models=_models(), checkpointer=saver, resume=True)
+
+    raised = config.with_budget(max_tokens=10**9)
+    state = await run_federated(raised, run_id="b", models=_models(), checkpointer=saver, resume=True)
+    out = results_payload(state, run_id="b")
+    assert out["stop_reason"] == "max_rounds" and out["rounds"] == 3 and out["test_accuracy"] is not None
+    assert out["config"]["budget"]["max_tokens"] == 10**9  # the raised budget is saved with the run
+    calls, tokens_in, tokens_out = _sums(out["llm_usage"])
+    assert (calls, tokens_in, tokens_out) == (out["llm_calls"], out["llm_tokens"]["input"], out["llm_tokens"]["output"])
+    for record in out["history"]:
+        assert _sums(record["llm_usage"])[1:] == (record["llm_tokens"]["input"], record["llm_tokens"]["output"])
+        assert set(record["llm_usage"]) == {"client-1", "client-2", "server"}
+    expected = (tokens_in * 2.0 + tokens_out * 8.0) / 1e6
+    assert out["cost_usd"] == pytest.approx(expected)
+
+
+async def test_a_usd_budget_stops_the_run_and_needs_a_price_for_every_model(make_config):
+    config = load_config(make_config(clients=2, rounds=3, extra=PRICING + "\n[budget]\nmax_usd = 0.000001\n"))
+    state = await run_federated(config, run_id="u", models=_models())
+    out = results_payload(state, run_id="u")
+    assert out["stop_reason"] == "budget" and out["rounds"] == 1 and out["budget"]["spent_usd"] >= 0.000001
+
+    unpriced = load_config(make_config(clients=2, rounds=3, extra="\n[budget]\nmax_usd = 5\n", name="unpriced.toml"))
+
+    class Unused(SimulatedChatModel):
+        async def _agenerate(self, *args, **kwargs):  # type: ignore[override]
+            raise AssertionError("a model was called before the budget's prices were checked")
+
+    with pytest.raises(ConfigError, match=r"budget.max_usd: no \[pricing\] for 'simulated'"):
+        await run_federated(unpriced, run_id="x", models={role: Unused() for role in ROLES})
+
+
+def test_bad_budget_and_pricing_values_name_the_field(make_config):
+    with pytest.raises(ConfigError, match="budget.max_tokens"):
+        load_config(make_config(extra="\n[budget]\nmax_tokens = 0\n"))
+    with pytest.raises(ConfigError, match="pricing.simulated.input_per_million"):
+        load_config(make_config(extra="\n[pricing.simulated]\ninput_per_million = -1\noutput_per_million = 1\n"))
