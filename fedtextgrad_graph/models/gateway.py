@@ -153,10 +153,12 @@ class LLMGateway:
         model: BaseChatModel | Answerer, system: str | None, user: str, messages: Sequence[BaseMessage]
     ) -> tuple[str, tuple[int, int] | None]:
         """The reply's text and the ``(input, output)`` tokens its provider reported, if any."""
-        if isinstance(model, Answerer):
-            return str(await model.answer(system or "", user)), None
-        reply = await model.ainvoke(messages)
-        return str(reply.text), reply_usage(reply)
+        # BaseChatModel first: isinstance against the runtime-checkable Answerer protocol
+        # inspects its attributes on every call.
+        if isinstance(model, BaseChatModel):
+            reply = await model.ainvoke(messages)
+            return str(reply.text), reply_usage(reply)
+        return str(await model.answer(system or "", user)), None
 
     def bind(
         self, model: BaseChatModel | Answerer, *, role: str, client_id: str | None = None, round: int | None = None
