@@ -164,14 +164,16 @@ class LLMGateway:
         """The reply's text and the ``(input, output)`` tokens its provider reported, if any.
         ``config`` (callbacks, metadata, tags) goes to the chat model, and to an app as the
         parent config of the runnables it invokes."""
-        if isinstance(model, Answerer):
-            token = var_child_runnable_config.set(config)
-            try:
-                return str(await model.answer(system or "", user)), None
-            finally:
-                var_child_runnable_config.reset(token)
-        reply = await model.ainvoke(messages, config=config)
-        return str(reply.text), reply_usage(reply)
+        # BaseChatModel first: isinstance against the runtime-checkable Answerer protocol
+        # inspects its attributes on every call.
+        if isinstance(model, BaseChatModel):
+            reply = await model.ainvoke(messages, config=config)
+            return str(reply.text), reply_usage(reply)
+        token = var_child_runnable_config.set(config)
+        try:
+            return str(await model.answer(system or "", user)), None
+        finally:
+            var_child_runnable_config.reset(token)
 
     def bind(
         self, model: BaseChatModel | Answerer, *, role: str, client_id: str | None = None, round: int | None = None
