@@ -15,18 +15,14 @@ import asyncio
 import importlib.util
 import json
 import os
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
+from _redis import redis_bytes, redis_server
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.console import Console
 from rich.table import Table
@@ -96,40 +92,6 @@ async def _run(config: dict[str, Any], url: str) -> list[float]:
     return samples
 
 
-def _redis_bytes(client: redis.Redis, prefix: str) -> int:
-    return sum(client.memory_usage(key, samples=0) or 0 for key in client.scan_iter(f"{prefix}:*"))
-
-
-@contextmanager
-def _redis_server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: install it (scripts/provision-test-deps) or pass --redis-url")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as data:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.exceptions.ConnectionError:
-                    time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
 def _ms(samples: list[float], q: float) -> str:
     ordered = sorted(samples)
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.2f}"
@@ -145,7 +107,7 @@ def main() -> None:
     table = Table(title=f"checkpoint writes of the round graph ({args.rounds} rounds, 1 local step, simulated model)")
     for column in ("clients", "store", "writes", "median (ms)", "p95 (ms)", "bytes per round"):
         table.add_column(column, justify="right")
-    with _redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
+    with redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         client = redis.Redis.from_url(base_url)
         for clients in args.clients:
@@ -159,7 +121,7 @@ def main() -> None:
             table.add_row(str(clients), "SQLite", str(len(samples)), _ms(samples, 0.5), _ms(samples, 0.95), f"{size // args.rounds:,}")
             prefix = f"bench-{uuid.uuid4().hex[:8]}"
             samples = asyncio.run(_run(config, f"{base_url}?prefix={prefix}"))
-            stored = _redis_bytes(client, prefix)
+            stored = redis_bytes(client, prefix)
             table.add_row(str(clients), "Redis", str(len(samples)), _ms(samples, 0.5), _ms(samples, 0.95), f"{stored // args.rounds:,}")
         client.close()
     Console(width=140).print(table)

@@ -19,19 +19,14 @@ import asyncio
 import importlib.util
 import json
 import os
-import shutil
-import socket
 import sqlite3
-import subprocess
 import tempfile
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
+from _redis import redis_bytes, redis_server
 from rich.console import Console
 from rich.table import Table
 
@@ -102,40 +97,6 @@ def sqlite_bytes(path: Path) -> int:
     return int(checkpoints) + int(writes)
 
 
-def _redis_bytes(client: redis.Redis, prefix: str) -> int:
-    return sum(client.memory_usage(key, samples=0) or 0 for key in client.scan_iter(f"{prefix}:*"))
-
-
-@contextmanager
-def _redis_server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: install it (scripts/provision-test-deps) or pass --redis-url")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as data:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", data],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.exceptions.ConnectionError:
-                    time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -146,7 +107,7 @@ def main() -> None:
     table = Table(title=f"checkpoint bytes per round ({args.clients} clients, 1 local step, simulated model)")
     for column in ("store", "rounds", "checkpoints", "bytes total", "bytes/round", "ratio", "added/round"):
         table.add_column(column, justify="right")
-    with _redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
+    with redis_server(args.redis_url) as base_url, tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         data_dir = tmp_path / "data"
         data_dir.mkdir()
@@ -164,7 +125,7 @@ def main() -> None:
                 else:
                     prefix = f"bench-{uuid.uuid4().hex[:8]}"
                     puts = asyncio.run(_run(config, f"{base_url}?prefix={prefix}"))
-                    stored = _redis_bytes(client, prefix)
+                    stored = redis_bytes(client, prefix)
                 per_round = stored / rounds
                 first = first or per_round
                 added = (stored - previous[1]) / (rounds - previous[0])
