@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import json
 import os
 import tempfile
 import time
@@ -22,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from _redis import redis_bytes, redis_server
+from _checkpoint_bench import redis_bytes, redis_server, round_config, write_data
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.console import Console
 from rich.table import Table
@@ -32,36 +30,6 @@ from fedtextgrad_graph.checkpoint import sqlite_url
 from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.runs import stream_run
 from fedtextgrad_graph.site._textgrad import import_textgrad
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _write_data(path: Path, clients: int) -> None:
-    spec = importlib.util.spec_from_file_location("make_data", ROOT / "examples" / "make_data.py")
-    assert spec is not None and spec.loader is not None
-    make_data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_data)
-    examples = make_data.object_counting(__import__("random").Random(0), clients * 3 + 20)
-    path.write_text(json.dumps({"examples": examples}))
-
-
-def _config(clients: int, rounds: int, data_dir: Path) -> dict[str, Any]:
-    train = clients * 3
-    return {
-        "run": {"name": "bench", "max_concurrency": 64, "data_dir": str(data_dir)},
-        "tasks": {
-            "counting": {
-                "format": "bbh",
-                "path": "data.json",
-                "split": {"train": [0, train], "validation": [train, train + 10], "test": [train + 10, train + 20]},
-            }
-        },
-        "federation": {"num_clients": clients},
-        "client": {"local_steps": 1, "batch_size": 3},
-        "aggregation": {"strategy": "uid"},
-        "evaluation": {"baseline": False, "test": False},
-        "convergence": {"max_rounds": rounds, "unchanged_rounds": None},
-    }
 
 
 def _timed(saver: BaseCheckpointSaver[str], samples: list[float]) -> None:
@@ -113,8 +81,8 @@ def main() -> None:
         for clients in args.clients:
             data_dir = tmp_path / f"data-{clients}"
             data_dir.mkdir()
-            _write_data(data_dir / "data.json", clients)
-            config = _config(clients, args.rounds, data_dir)
+            write_data(data_dir / "data.json", clients)
+            config = round_config(clients, args.rounds, data_dir)
             db = tmp_path / f"sqlite-{clients}.sqlite"
             samples = asyncio.run(_run(config, sqlite_url(db)))
             size = sum(p.stat().st_size for p in tmp_path.glob(f"sqlite-{clients}.sqlite*"))

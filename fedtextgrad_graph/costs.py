@@ -8,10 +8,10 @@ from .config import BudgetConfig, ModelPrice
 from .models.usage import SERVER_CALLER
 from .wire import RoleUsage
 
-__all__ = ["budget_crossed", "budget_line", "model_of", "unpriced_models", "usage_cost"]
+__all__ = ["budget_crossed", "budget_line", "unpriced_models", "usage_cost"]
 
 
-def model_of(models: Mapping[str, str], caller: str, role: str) -> str | None:
+def _model_of(models: Mapping[str, str], caller: str, role: str) -> str | None:
     """The model ``caller`` used for ``role``, from a round's ``models`` (``<client>.<role>``
     where a client used another model than the others)."""
     if caller != SERVER_CALLER and f"{caller}.{role}" in models:
@@ -29,7 +29,7 @@ def usage_cost(
         for role, n in roles.items():
             if not n["calls"]:
                 continue
-            name = model_of(models, caller, role)
+            name = _model_of(models, caller, role)
             price = pricing.get(name) if name is not None else None
             if price is None or n["calls_without_usage"]:
                 return None

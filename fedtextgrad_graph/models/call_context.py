@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 
-__all__ = ["TRACE_TAG", "call_context", "current_call_context", "traced_config"]
+__all__ = ["TRACE_TAG", "call_context", "traced_config"]
 
 TRACE_TAG = "fedtextgrad"
 """The tag every LLM call of a run carries."""
@@ -35,11 +35,6 @@ def call_context(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _CONTEXT.reset(token)
-
-
-def current_call_context() -> dict[str, Any]:
-    """The fields of the blocks this code runs in."""
-    return dict(_CONTEXT.get() or {})
 
 
 def traced_config(*, role: str, client_id: str | None, round: int | None) -> RunnableConfig:

@@ -29,7 +29,6 @@ __all__ = [
     "reply_usage",
     "tokens_or_unknown",
     "usage_or_unknown",
-    "usage_tokens",
 ]
 
 SERVER_CALLER = "server"
@@ -57,15 +56,6 @@ def add_usage(*usages: Mapping[str, Mapping[str, RoleUsage]] | None) -> Usage:
                 have = mine.setdefault(role, RoleUsage(calls=0, input=0, output=0, calls_without_usage=0))
                 for key in ("calls", "input", "output", "calls_without_usage"):
                     have[key] += n[key]
-    return total
-
-
-def usage_tokens(usage: Mapping[str, Mapping[str, RoleUsage]] | None) -> TokenCount:
-    """The tokens of a usage, every caller and role summed."""
-    total = add_tokens()
-    for roles in (usage or {}).values():
-        for n in roles.values():
-            total = add_tokens(total, TokenCount(input=n["input"], output=n["output"], calls_without_usage=n["calls_without_usage"]))
     return total
 
 
