@@ -280,9 +280,13 @@ class AggregationConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
+    """Where prompts are scored, which phases run, and ``shard_size``: the server-held examples
+    one checkpointed shard scores (a resumed phase re-scores only its unfinished shards)."""
+
     mode: Literal["server", "federated"] = "server"
     baseline: bool = True
     test: bool = True
+    shard_size: int = Field(default=10, gt=0)
 
 
 class ConvergenceConfig(_Strict):

@@ -201,7 +201,7 @@ class LLMGateway:
     ) -> None:
         self.calls[(role, client_id)] += 1
         self.empty_replies[(role, client_id)] += empty
-        record_call_usage(client_id, role, usage)
+        record_call_usage(client_id, role, usage, empty=empty)
         if self.on_call is not None:
             seconds = time.perf_counter() - started
             attempts = len(errors) + ok

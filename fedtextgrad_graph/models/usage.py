@@ -6,7 +6,8 @@ its work across tasks and TextGrad's worker threads (context variables are copie
 concurrent requests on one site each count only their own calls. Counts a site reports back
 (:func:`record_reported`) are added to the server's meters. Nothing is estimated: a reply
 without usage is counted in ``calls_without_usage``. A meter also keeps its calls by caller
-and role (:data:`~fedtextgrad_graph.wire.Usage`): ``llm_usage`` in the records.
+and role (:data:`~fedtextgrad_graph.wire.Usage`): ``llm_usage`` in the records, and its empty
+replies by role.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from ..wire import RoleUsage, TokenCount, Usage
+from ..wire import ReplyCount, RoleUsage, TokenCount, Usage
 
 __all__ = [
     "SERVER_CALLER",
@@ -94,11 +95,15 @@ class TokenMeter:
         self.client_id = client_id
         self._count = add_tokens()
         self._usage: Usage = {}
+        self._empty: dict[str, int] = {}  # role -> empty replies of this meter's own calls
 
-    def add(self, count: TokenCount, usage: Usage | None = None) -> None:
+    def add(self, count: TokenCount, usage: Usage | None = None, *, empty: Mapping[str, int] | None = None) -> None:
+        """Add calls' tokens, their usage by caller and role, and empty replies by role."""
         self._count = add_tokens(self._count, count)
         if usage:
             self._usage = add_usage(self._usage, usage)
+        for role, n in (empty or {}).items():
+            self._empty[role] = self._empty.get(role, 0) + n
 
     def count(self) -> TokenCount:
         """The tokens counted so far."""
@@ -112,30 +117,37 @@ class TokenMeter:
         """This meter's own caller's calls and tokens by role (what a site reports)."""
         return add_usage(self._usage).get(self.client_id or SERVER_CALLER, {})
 
+    def replies(self) -> dict[str, ReplyCount]:
+        """This meter's own calls and the empty replies among them, by role."""
+        return {role: ReplyCount(calls=n["calls"], empty=self._empty.get(role, 0)) for role, n in self.role_usage().items()}
+
 
 _METERS: ContextVar[tuple[TokenMeter, ...]] = ContextVar("fedtextgrad_token_meters", default=())
 
 
 @contextmanager
-def metering(*, client_id: str | None) -> Iterator[TokenMeter]:
+def metering(*, client_id: str | None, isolated: bool = False) -> Iterator[TokenMeter]:
     """Count the usage of the calls made for ``client_id`` (``None``: the server's own calls)
-    within this block, including its tasks and worker threads."""
+    within this block, including its tasks and worker threads. ``isolated``: count them in this
+    meter only, not in the meters already open (whoever opened it reports its counts onward,
+    e.g. with :func:`record_reported`)."""
     meter = TokenMeter(client_id)
-    token = _METERS.set((*_METERS.get(), meter))
+    token = _METERS.set((*([] if isolated else _METERS.get()), meter))
     try:
         yield meter
     finally:
         _METERS.reset(token)
 
 
-def record_call_usage(client_id: str | None, role: str, usage: tuple[int, int] | None) -> None:
-    """One finished call's usage (``None``: it reported none), for the meters of ``client_id``."""
+def record_call_usage(client_id: str | None, role: str, usage: tuple[int, int] | None, *, empty: bool = False) -> None:
+    """One finished call's usage (``None``: it reported none) and whether its reply was empty,
+    for the meters of ``client_id``."""
     input_tokens, output_tokens = usage or (0, 0)
     count = TokenCount(input=input_tokens, output=output_tokens, calls_without_usage=int(usage is None))
     by_role = {client_id or SERVER_CALLER: {role: RoleUsage(calls=1, **count)}}
     for meter in _METERS.get():
         if meter.client_id == client_id:
-            meter.add(count, by_role)
+            meter.add(count, by_role, empty={role: int(empty)})
 
 
 def record_reported(count: TokenCount, usage: Usage | None = None) -> None:

@@ -1,15 +1,24 @@
-"""Scoring a global prompt: on server-held data, or federated (clients score their own data)."""
+"""Scoring a global prompt: on server-held data, or federated (clients score their own data).
+
+A phase is scored in shards, each a LangGraph task of the node that scores it (a shard of
+``[evaluation] shard_size`` server-held examples, or one client's score): the checkpointer
+saves each shard's result as it finishes, so a node resumed after an interruption re-scores
+only the shards that had not finished. Each shard carries its own calls and tokens, so the
+phase's counts are the same whether its shards ran now or before the interruption.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict
 
-from ..models.usage import record_reported, tokens_or_unknown, usage_or_unknown
-from ..replies import SERVER, ReplyCounts, replies_since
-from ..wire import ClientScore, EvaluateRequest
+from langgraph.func import task
+
+from ..models.usage import add_tokens, add_usage, metering, record_reported, tokens_or_unknown, usage_or_unknown
+from ..replies import SERVER, ReplyCounts, add_replies
+from ..wire import ClientScore, EvaluateRequest, EvaluateResult, TokenCount, Usage
 from .participation import failure_reason
 from .runtime import FederationRuntime
 
@@ -67,22 +76,59 @@ async def test_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str)
     return await _federated(runtime, prompt, run_id=run_id, round=None, split="test")
 
 
+class _ShardScore(TypedDict):
+    """One shard of server-held examples: its counts, and the server's calls that scored it."""
+
+    correct: int
+    total: int
+    replies: ReplyCounts
+    llm_tokens: TokenCount
+    llm_usage: Usage
+
+
+@task
+async def score_shard(
+    server: FederationRuntime, prompt: str, split: Literal["validation", "test"], task_name: str, start: int, round: int | None
+) -> _ShardScore:
+    """``prompt`` on ``shard_size`` examples of ``task_name``'s ``split`` from ``start``
+    (``server``: not ``runtime``, a name LangGraph fills with its own runtime)."""
+    examples = getattr(server.evaluation[task_name], split)[start : start + server.config.evaluation.shard_size]
+    with metering(client_id=None, isolated=True) as meter:  # reported by the phase, cached shards too
+        correct, total = await server.accuracy(prompt, examples, task_name, round=round)
+    return _ShardScore(correct=correct, total=total, replies=meter.replies(), llm_tokens=meter.count(), llm_usage=meter.usage())
+
+
 async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["validation", "test"], *, round: int | None) -> Score:
-    calls = runtime.gateway.count()
-    replies = runtime.gateway.replies(client_id=None)
-    tasks = list(runtime.evaluation)
-    counts = await asyncio.gather(
-        *(runtime.accuracy(prompt, getattr(runtime.evaluation[task], split), task, round=round) for task in tasks)
-    )
-    made = {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))}
-    by_task = {task: _counts(correct, total) for task, (correct, total) in zip(tasks, counts, strict=True)}
-    correct, total = sum(c for c, _ in counts), sum(t for _, t in counts)
-    return Score(correct, total, runtime.gateway.count() - calls, replies=made, by_task=by_task)
+    size = runtime.config.evaluation.shard_size
+    shards = [
+        (task_name, start)
+        for task_name, data in runtime.evaluation.items()
+        for start in range(0, len(getattr(data, split)), size)
+    ]
+    scores = await asyncio.gather(*(score_shard(runtime, prompt, split, name, start, round) for name, start in shards))
+    tokens = add_tokens(*(s["llm_tokens"] for s in scores))
+    record_reported(tokens, add_usage(*(s["llm_usage"] for s in scores)))
+    replies = add_replies(*(s["replies"] for s in scores))
+    by_task = {name: _counts(0, 0) for name in runtime.evaluation}
+    for (name, _), shard in zip(shards, scores, strict=True):
+        by_task[name] = _counts(by_task[name]["correct"] + shard["correct"], by_task[name]["total"] + shard["total"])
+    correct, total = sum(s["correct"] for s in scores), sum(s["total"] for s in scores)
+    return Score(correct, total, sum(n["calls"] for n in replies.values()), replies={SERVER: replies}, by_task=by_task)
 
 
 def _counts(correct: int, total: int) -> ClientScore:
     """Counts and accuracy (``None`` without examples)."""
     return ClientScore(correct=correct, total=total, accuracy=correct / total if total else None)
+
+
+@task
+async def score_client(server: FederationRuntime, request: EvaluateRequest) -> EvaluateResult | str:
+    """A client's score of the request's prompt, or why it gave none."""
+    deadline = server.config.federation.client_deadline_s
+    try:
+        return await asyncio.wait_for(server.transport.evaluate(request), deadline)
+    except Exception as exc:  # noqa: BLE001 - a site that fails is left out of the score, with the reason
+        return failure_reason(exc, deadline)
 
 
 async def _federated(
@@ -92,20 +138,15 @@ async def _federated(
     requests = [
         EvaluateRequest(run_id=run_id, client_id=cid, round=round, prompt=prompt, split=split) for cid in client_ids
     ]
-    deadline = runtime.config.federation.client_deadline_s
-    replies = await asyncio.gather(
-        *(asyncio.wait_for(runtime.transport.evaluate(r), deadline) for r in requests), return_exceptions=True
-    )
+    replies = await asyncio.gather(*(score_client(runtime, r) for r in requests))
     correct = total = llm_calls = 0
     dropped: dict[str, str] = {}
     by_client: dict[str, ClientScore] = {}
     empty_replies: dict[str, ReplyCounts] = {}
     for cid, reply in zip(client_ids, replies, strict=True):
-        if isinstance(reply, BaseException):
-            if not isinstance(reply, Exception):
-                raise reply
-            dropped[cid] = failure_reason(reply, deadline)
-            logger.info("client %s left out of %s scoring: %s", cid, split, dropped[cid])
+        if isinstance(reply, str):
+            dropped[cid] = reply
+            logger.info("client %s left out of %s scoring: %s", cid, split, reply)
             continue
         correct += reply["correct"]
         total += reply["total"]

@@ -22,6 +22,7 @@ from fedtextgrad_graph.transport.flower.messages import typed
 from fedtextgrad_graph.wire import ClientUpdate, EvaluateRequest, EvaluateResult
 
 from ..conftest import ScriptedChatModel
+from ..graph_node import in_graph_node
 from .test_client import FORMAT, _answers, _config, _one_client_round, _optimizer, _task_model
 
 SIMULATED = {role: SimulatedChatModel() for role in ("task", "optimizer", "aggregator", "judge")}
@@ -142,7 +143,7 @@ async def test_a_federated_test_keeps_each_clients_counts(make_config):
             return EvaluateResult(client_id=request["client_id"], correct=correct, total=total, llm_calls=total)
 
     runtime = SimpleNamespace(config=load_config(make_config(clients=3)), transport=Sites())
-    score = await _federated(runtime, "p", run_id="t", round=None, split="test")  # type: ignore[arg-type]
+    score = await in_graph_node(lambda: _federated(runtime, "p", run_id="t", round=None, split="test"))  # type: ignore[arg-type]
     assert score.by_client == {
         "client-1": {"correct": 3, "total": 4, "accuracy": 0.75},
         "client-2": {"correct": 0, "total": 5, "accuracy": 0.0},

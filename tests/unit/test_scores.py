@@ -28,6 +28,7 @@ from fedtextgrad_graph.transport.flower.messages import typed
 from fedtextgrad_graph.wire import ClientUpdate, EvaluateRequest, EvaluateResult
 
 from ..conftest import ScriptedChatModel, write_bbh
+from ..graph_node import in_graph_node
 
 
 class UsageModel(BaseChatModel):
@@ -241,7 +242,7 @@ async def test_a_federated_test_sums_the_sites_counts_by_task_and_their_tokens(t
 
     runtime = SimpleNamespace(config=load_config(_two_tasks(tmp_path, "federated")), transport=Sites())
     with metering(client_id=None) as tokens:
-        score = await _federated(runtime, "p", run_id="t", round=None, split="test")  # type: ignore[arg-type]
+        score = await in_graph_node(lambda: _federated(runtime, "p", run_id="t", round=None, split="test"))  # type: ignore[arg-type]
     assert score.by_task == {
         "apples": {"correct": 3, "total": 9, "accuracy": 3 / 9},
         "plums": {"correct": 2, "total": 2, "accuracy": 1.0},

@@ -1,0 +1,78 @@
+"""A federated scoring phase interrupted after some clients scored resumes without asking those
+clients again, and records the phase as an uninterrupted run does (server-held scoring:
+tests/integration/test_scoring_resume.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from pydantic import Field
+
+from fedtextgrad_graph import SimulatedChatModel, load_config, run_federated
+from fedtextgrad_graph.runs import results_payload
+from fedtextgrad_graph.transport.local import LocalTransport
+from fedtextgrad_graph.wire import EvaluateRequest
+
+from ..conftest import counting_examples
+
+VALIDATION = {ex["input"] for ex in counting_examples(50)[30:40]}  # the config's validation split
+
+
+class Crash(BaseException):
+    """The process dying: not an error the run handles."""
+
+
+class RecordingTaskModel(SimulatedChatModel):
+    """The simulated task model, recording the tags of each call answering a validation example."""
+
+    scored: list[tuple[str, ...]] = Field(default_factory=list)
+
+    async def _agenerate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        if messages[-1].text in VALIDATION:
+            self.scored.append(tuple(run_manager.tags) if run_manager else ())
+        return await super()._agenerate(messages, stop, run_manager, **kwargs)
+
+
+def _models(task: SimulatedChatModel) -> dict[str, SimulatedChatModel]:
+    return {"task": task, "optimizer": SimulatedChatModel(), "aggregator": SimulatedChatModel(), "judge": SimulatedChatModel()}
+
+
+def _validation_calls(model: RecordingTaskModel, client: str) -> int:
+    return sum(1 for tags in model.scored if f"client:{client}" in tags and "round:1" in tags)
+
+
+async def test_a_crash_mid_federated_validation_resumes_with_the_scores_already_made(make_config, monkeypatch):
+    scoring = '[evaluation]\nmode = "federated"\nbaseline = false\ntest = false\n[screening]\nscreens = []\n'
+    config = load_config(make_config(clients=3, rounds=1, extra=scoring))
+    saver = InMemorySaver()
+    evaluate = LocalTransport.evaluate
+
+    async def crash_while_client_3_scores(self: LocalTransport, request: EvaluateRequest) -> Any:
+        if request["client_id"] == "client-3":
+            await asyncio.sleep(0.3)  # clients 1 and 2 finish scoring meanwhile
+            raise Crash
+        return await evaluate(self, request)
+
+    monkeypatch.setattr(LocalTransport, "evaluate", crash_while_client_3_scores)
+    crashing = RecordingTaskModel()
+    with pytest.raises(Crash):
+        await run_federated(config, run_id="crash", models=_models(crashing), checkpointer=saver)
+    assert _validation_calls(crashing, "client-1") > 0 and _validation_calls(crashing, "client-2") > 0
+    monkeypatch.setattr(LocalTransport, "evaluate", evaluate)
+
+    resumed_model = RecordingTaskModel()
+    state = await run_federated(config, run_id="crash", models=_models(resumed_model), checkpointer=saver, resume=True)
+    # Clients 1 and 2 had scored the merged prompt: their scores come from the checkpoint.
+    assert _validation_calls(resumed_model, "client-1") == _validation_calls(resumed_model, "client-2") == 0
+    assert _validation_calls(resumed_model, "client-3") > 0
+
+    reference_model = RecordingTaskModel()
+    reference = await run_federated(config, run_id="reference", models=_models(reference_model), checkpointer=InMemorySaver())
+    got, expected = state["history"][0], reference["history"][0]
+    assert got["client_validation"] == expected["client_validation"] and set(got["client_validation"]) == {"client-1", "client-2", "client-3"}
+    assert got["validation_accuracy"] == expected["validation_accuracy"]
+    assert got["llm_calls"] == expected["llm_calls"] and got["llm_usage"] == expected["llm_usage"]
+    assert results_payload(state, run_id="crash")["llm_usage"] == results_payload(reference, run_id="reference")["llm_usage"]
