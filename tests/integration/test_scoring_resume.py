@@ -7,6 +7,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ..conftest import wait_for, write_bbh
 from .cli import cli, read_events, results, start_cli
 
@@ -49,12 +51,14 @@ def _baseline_calls(events: list[dict[str, Any]], pid: int) -> int:
     return sum(1 for e in events if e["event"] == "llm_call" and e["pid"] == pid and e["round"] == 0 and e["client_id"] is None)
 
 
-def test_sigkill_in_the_baseline_phase_then_resume(tmp_path: Path):
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_sigkill_in_the_baseline_phase_then_resume(tmp_path: Path, store: str, request: pytest.FixtureRequest):
     write_bbh(tmp_path / "counting.json", n=40 + VALIDATION)
     config = tmp_path / "scoring.toml"
     config.write_text(CONFIG, encoding="utf-8")
     run_dir = tmp_path / "runs" / "killed"
-    process = start_cli("run", config, "--run-id", "killed", cwd=tmp_path)
+    checkpoint = ["--checkpoint", request.getfixturevalue("redis_url")] if store == "redis" else []
+    process = start_cli("run", config, "--run-id", "killed", *checkpoint, cwd=tmp_path)
     try:
         wait_for(lambda: 40 <= _baseline_calls(read_events(run_dir), process.pid) <= 60, 120, "40 baseline calls")
     finally:
@@ -75,7 +79,7 @@ def test_sigkill_in_the_baseline_phase_then_resume(tmp_path: Path):
 
     # The phase's record counts every example and call once, as if nothing had happened.
     out = results(run_dir)
-    reference = cli("run", config, "--run-id", "reference", cwd=tmp_path)
+    reference = cli("run", config, "--run-id", "reference", *checkpoint, cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr
     expected = results(tmp_path / "runs" / "reference")
     assert out["status"] == "completed"
