@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .report_counts import client_scores_html, empty_replies_html, task_scores_html
+from .report_counts import client_scores_html, cost_text, empty_replies_html, task_scores_html, usage_html
 from .report_merge import merge_html
 from .runs import results_payload
 from .text import compose_prompt
@@ -400,7 +400,7 @@ def _page(payload: Mapping[str, Any], lineage: Sequence[_Round], plots: Sequence
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>FedTextGrad run {run_id}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
         f"{_header(payload, resume)}\n<h2>Plots</h2>\n{_plots(plots)}\n"
-        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{task_scores_html(payload)}{empty_replies_html(payload)}{merge_html(payload)}"
+        f"<h2>Rounds</h2>\n{_table(payload, lineage)}\n{client_scores_html(payload)}{task_scores_html(payload)}{usage_html(payload)}{empty_replies_html(payload)}{merge_html(payload)}"
         f"<h2>Prompt lineage</h2>\n{sections}\n"
         "</main>\n</body>\n</html>\n"
     )
@@ -437,6 +437,7 @@ def _header(payload: Mapping[str, Any], resume: str) -> str:
         "Baseline validation accuracy": _fmt(payload["baseline_validation_accuracy"]),
         "Test accuracy (best prompt)": _fmt(payload["test_accuracy"]),
         "LLM tokens (provider-reported)": _tokens(payload.get("llm_tokens")),
+        "Cost (USD, [pricing])": cost_text(payload.get("cost_usd"), bool(config.get("pricing"))),
         "Aggregation": config.get("aggregation", {}).get("strategy", "?"),
         "Models": ", ".join(f"{role}: {name}" for role, name in payload["models"].items()) or "none recorded yet (no round finished)",
     }

@@ -1,5 +1,6 @@
 """Report sections for numbers beyond the pooled ones: each client's federated validation and
-test scores, each task's, and the empty replies models returned, round by round."""
+test scores, each task's, the LLM calls, tokens and cost, and the empty replies models
+returned, round by round."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from .models.usage import add_usage, usage_rows
 from .replies import empty_reply_warnings
-from .wire import ClientScore
+from .wire import ClientScore, RoleUsage
 
-__all__ = ["client_scores_html", "empty_replies_html", "task_scores_html"]
+__all__ = ["client_scores_html", "cost_text", "empty_replies_html", "task_scores_html", "usage_html"]
 
 
 def _cell(score: ClientScore | None) -> str:
@@ -69,3 +71,53 @@ def empty_replies_html(payload: Mapping[str, Any]) -> str:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return f'<h3>Empty replies</h3>\n<ul id="empty-replies">{items}</ul>\n'
+
+
+def cost_text(cost: float | None, priced: bool) -> str:
+    """``$0.0123``; without a cost, why (``priced``: the run has a ``[pricing]`` table)."""
+    if cost is not None:
+        return f"${cost:.4f}"
+    return "unknown (a model used has no [pricing], or a call reported no usage)" if priced else "– (no [pricing])"
+
+
+def _usage_cells(n: RoleUsage | None) -> str:
+    if n is None:
+        return "<td>–</td>"
+    missing = f", {n['calls_without_usage']} without usage" if n["calls_without_usage"] else ""
+    return f"<td>{n['calls']} calls: {n['input']} / {n['output']}{missing}</td>"
+
+
+def usage_html(payload: Mapping[str, Any]) -> str:
+    """The run's LLM calls and provider-reported tokens by role and caller, then by round and
+    role with each part's cost under ``[pricing]``; empty for a run recorded before usage was."""
+    usage: Mapping[str, Mapping[str, RoleUsage]] = payload.get("llm_usage") or {}
+    if not usage:
+        return ""
+    priced = bool((payload.get("config") or {}).get("pricing"))
+    totals = "".join(
+        f'<tr><td class="text">{html.escape(name)}</td><td>{n["calls"]}</td><td>{n["input"]}</td><td>{n["output"]}</td>'
+        f"<td>{n['calls_without_usage']}</td></tr>"
+        for name, n in usage_rows(usage).items()
+    )
+    parts = [("0 (baseline)", payload.get("baseline_llm_usage"), payload.get("baseline_cost_usd"))]
+    parts += [(str(r["round"]), r.get("llm_usage"), r.get("cost_usd")) for r in payload["history"]]
+    parts.append(("test (best prompt)", payload.get("test_llm_usage"), payload.get("test_cost_usd")))
+    by_role = [(label, add_usage(*({"": roles} for roles in part.values()))[""], cost) for label, part, cost in parts if part]
+    roles = list(dict.fromkeys(role for _, counts, _ in by_role for role in counts))
+    head = '<th class="text">round</th>' + "".join(f"<th>{html.escape(role)}</th>" for role in roles) + "<th>cost (USD)</th>"
+    body = "".join(
+        f'<tr><td class="text">{html.escape(label)}</td>'
+        + "".join(_usage_cells(counts.get(role)) for role in roles)
+        + f"<td>{html.escape(cost_text(cost, priced))}</td></tr>"
+        for label, counts, cost in by_role
+    )
+    return (
+        "<h3>LLM usage</h3>\n"
+        '<p class="label">The LLM calls of the rounds, the baseline and the final test, and the tokens their providers '
+        "reported, by role, then by caller (a client's own calls: its training and its scoring; server: the server's). "
+        "Calls without usage reported no tokens; they are counted, never estimated.</p>\n"
+        '<table id="llm-usage"><thead><tr><th class="text">by</th><th>calls</th><th>tokens in</th><th>tokens out</th>'
+        f"<th>no usage</th></tr></thead><tbody>{totals}</tbody></table>\n"
+        '<p class="label">By round and role: calls, then tokens in / out; the cost under [pricing].</p>\n'
+        f'<div style="overflow-x: auto"><table id="llm-usage-by-round"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>\n'
+    )

@@ -468,7 +468,11 @@ def results_payload(state: dict[str, Any], *, run_id: str) -> dict[str, Any]:
         "llm_tokens": _run_tokens(state),
         "llm_calls": _run_calls(state),
         "llm_usage": run_usage(state),
+        "baseline_llm_usage": state.get("baseline_llm_usage"),
+        "test_llm_usage": state.get("test_llm_usage"),
         "cost_usd": run_cost(state),
+        "baseline_cost_usd": state.get("baseline_cost_usd"),
+        "test_cost_usd": state.get("test_cost_usd"),
         "budget": _budget(state),
     }
 

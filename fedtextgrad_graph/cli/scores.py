@@ -11,7 +11,8 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from ..wire import ClientScore, TokenCount
+from ..models.usage import usage_rows
+from ..wire import ClientScore, RoleUsage, TokenCount
 
 __all__ = [
     "MAX_ROUND_COLUMNS",
@@ -175,26 +176,12 @@ USAGE_LEGEND = (
 def usage_table(payload: Mapping[str, Any]) -> Table | None:
     """The run's calls and tokens by role, then by caller (with several callers); ``None``
     for a run recorded before they were."""
-    usage: Mapping[str, Mapping[str, Mapping[str, int]]] = payload.get("llm_usage") or {}
+    usage: Mapping[str, Mapping[str, RoleUsage]] = payload.get("llm_usage") or {}
     if not usage:
         return None
     table = _table("LLM usage")
     for header in ("by", "calls", "tokens in", "tokens out", "no usage"):
         table.add_column(header, justify="left" if header == "by" else "right")
-    rows: dict[str, list[int]] = {}
-    for roles in usage.values():
-        for role, n in roles.items():
-            _add_row(rows, f"role {role}", n)
-    if len(usage) > 1:
-        for caller, roles in sorted(usage.items()):
-            for n in roles.values():
-                _add_row(rows, caller, n)
-    for name, (calls, tokens_in, tokens_out, no_usage) in rows.items():
-        table.add_row(name, str(calls), str(tokens_in), str(tokens_out), str(no_usage))
+    for name, n in usage_rows(usage).items():
+        table.add_row(name, str(n["calls"]), str(n["input"]), str(n["output"]), str(n["calls_without_usage"]))
     return table
-
-
-def _add_row(rows: dict[str, list[int]], name: str, n: Mapping[str, int]) -> None:
-    row = rows.setdefault(name, [0, 0, 0, 0])
-    for i, key in enumerate(("calls", "input", "output", "calls_without_usage")):
-        row[i] += n[key]

@@ -30,6 +30,7 @@ __all__ = [
     "reply_usage",
     "tokens_or_unknown",
     "usage_or_unknown",
+    "usage_rows",
 ]
 
 SERVER_CALLER = "server"
@@ -58,6 +59,17 @@ def add_usage(*usages: Mapping[str, Mapping[str, RoleUsage]] | None) -> Usage:
                 for key in ("calls", "input", "output", "calls_without_usage"):
                     have[key] += n[key]
     return total
+
+
+def usage_rows(usage: Mapping[str, Mapping[str, RoleUsage]]) -> dict[str, RoleUsage]:
+    """``usage`` summed by role (rows ``role <name>``), then, with several callers, by caller:
+    the rows of the usage tables of ``status`` and the report."""
+    by_role = add_usage(*({"": {f"role {role}": n for role, n in roles.items()}} for roles in usage.values()))
+    rows = by_role.get("", {})
+    if len(usage) > 1:
+        by_caller = add_usage(*({"": {caller: n}} for caller, roles in sorted(usage.items()) for n in roles.values()))
+        rows |= by_caller[""]
+    return rows
 
 
 def usage_or_unknown(caller: str, reported: Mapping[str, Any]) -> Usage:

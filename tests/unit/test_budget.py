@@ -74,3 +74,53 @@ def test_bad_budget_and_pricing_values_name_the_field(make_config):
         load_config(make_config(extra="\n[budget]\nmax_tokens = 0\n"))
     with pytest.raises(ConfigError, match="pricing.simulated.input_per_million"):
         load_config(make_config(extra="\n[pricing.simulated]\ninput_per_million = -1\noutput_per_million = 1\n"))
+
+
+async def test_the_report_shows_usage_by_role_caller_and_round_with_each_cost(make_config, tmp_path):
+    from html.parser import HTMLParser
+
+    from fedtextgrad_graph.report import write_report
+
+    config = load_config(make_config(clients=2, rounds=2, extra=PRICING))
+    state = await run_federated(config, run_id="r", models=_models())
+    payload = results_payload(state, run_id="r")
+    page = write_report(state, tmp_path / "report", run_id="r").html.read_text(encoding="utf-8")
+
+    class Tables(HTMLParser):
+        """The text of each cell of the tables with an id, by table id and row."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: dict[str, list[list[str]]] = {}
+            self.current: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "table":
+                self.current = dict(attrs).get("id")
+                self.tables[self.current or ""] = []
+            elif tag == "tr" and self.current:
+                self.tables[self.current].append([])
+
+        def handle_data(self, data: str) -> None:
+            if self.current and self.tables[self.current]:
+                self.tables[self.current][-1].append(data)
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "table":
+                self.current = None
+
+    parser = Tables()
+    parser.feed(page)
+    totals = {row[0]: [int(x) for x in row[1:]] for row in parser.tables["llm-usage"][1:]}
+    by_role = {}
+    for roles in payload["llm_usage"].values():
+        for role, n in roles.items():
+            row = by_role.setdefault(f"role {role}", [0, 0, 0, 0])
+            for i, key in enumerate(("calls", "input", "output", "calls_without_usage")):
+                row[i] += n[key]
+    assert {k: v for k, v in totals.items() if k.startswith("role ")} == by_role
+    assert {"client-1", "client-2", "server"} <= set(totals)
+    rounds = {row[0]: row[-1] for row in parser.tables["llm-usage-by-round"][1:]}
+    assert list(rounds) == ["0 (baseline)", "1", "2", "test (best prompt)"]
+    assert rounds["1"] == f"${state['history'][0]['cost_usd']:.4f}" and rounds["test (best prompt)"] == f"${state['test_cost_usd']:.4f}"
+    assert f"${payload['cost_usd']:.4f}" in page  # the run's total, in the header
