@@ -70,11 +70,13 @@ async def _measure(clients: int, latency: float, data_dir: Path, max_concurrency
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=0.5, help="seconds per LLM call")
+    parser.add_argument("--latency", type=float, default=0.5, help="seconds per LLM call (more than 0: the ratios divide by it)")
     parser.add_argument("--clients", type=int, nargs="+", default=[3, 10])
     parser.add_argument("--max-concurrency", type=int, default=64)
     parser.add_argument("--data-dir", type=Path, default=EXAMPLES)
     args = parser.parse_args()
+    if args.latency <= 0:
+        parser.error("--latency must be more than 0: the critical path and the speed-up are measured in calls x latency")
     import_textgrad()
     table = Table(title=f"one round, 1 local step, batch 3, uid aggregation, {args.latency}s per LLM call")
     for column in ("clients", "LLM calls", "sequential sum (s)", "critical path (s)", "wall time (s)", "wall / critical", "speed-up vs sequential"):

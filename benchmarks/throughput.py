@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--max-concurrency", type=int, default=256)
     parser.add_argument("--data-dir", type=Path, default=EXAMPLES)
     args = parser.parse_args()
+    if args.latency <= 0:
+        parser.error("--latency must be more than 0: the bounded round's bound is measured in calls x latency")
     import_textgrad()
     console = Console(width=160)
     console.print(_throughput_table(args.clients, args.data_dir, args.max_concurrency))

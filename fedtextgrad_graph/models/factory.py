@@ -45,7 +45,8 @@ class Answerer(Protocol):
 
 def model_name(model: BaseChatModel | Answerer) -> str:
     """A chat model's (or app's) name, for logs and results."""
-    if isinstance(model, Answerer):
+    # BaseChatModel first: an isinstance against the runtime-checkable Answerer inspects attributes.
+    if not isinstance(model, BaseChatModel) and isinstance(model, Answerer):
         return f"app:{model.name}"
     return str(getattr(model, "model_name", None) or getattr(model, "model", None) or model._llm_type)
 

@@ -149,7 +149,7 @@ class LLMGateway:
                 logger.debug("%s from %s model; retry %d in %.1fs", errors[-1], role, len(errors), delay)
                 await asyncio.sleep(delay)
                 waited += delay
-        if (recovered := self.outages.succeeded(endpoint_of(model))) is not None:
+        if self.outages.ongoing and (recovered := self.outages.succeeded(endpoint_of(model))) is not None:
             logger.warning("%s", recovered)
         self._record(model, role, client_id, round, started, waited, errors, ok=True, empty=is_empty_reply(text), usage=usage)
         return text

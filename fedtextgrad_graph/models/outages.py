@@ -34,7 +34,7 @@ def _without_credentials(url: str) -> str:
 def endpoint_url(model: BaseChatModel | Answerer) -> str | None:
     """The URL a model's calls go to, without credentials or query; None for a model without
     one (an app, the simulated model, a provider that does not say)."""
-    if isinstance(model, Answerer):
+    if not isinstance(model, BaseChatModel) and isinstance(model, Answerer):  # BaseChatModel: the cheap check
         return None
     url = getattr(model, "openai_api_base", None)
     if url is None and type(model).__name__ in ("ChatOpenAI", "AzureChatOpenAI"):
@@ -105,6 +105,11 @@ class OutageLog:
             return None
         outage.kinds.add(kind)
         return f"{endpoint} {failure_reason(exc)}; retrying each call for up to {budget}"
+
+    @property
+    def ongoing(self) -> bool:
+        """Whether an endpoint is failing now (an outage not yet over)."""
+        return bool(self._open)
 
     def succeeded(self, endpoint: str) -> str | None:
         """The line to log when a call to ``endpoint`` succeeds during an outage, else None."""
