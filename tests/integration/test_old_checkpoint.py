@@ -1,0 +1,48 @@
+"""A run checkpointed by the code before delta channels (history and the per-round maps stored
+whole in every checkpoint) resumes and finishes under today's code.
+
+``tests/fixtures/checkpoint-before-delta-channels.sqlite`` was written by commit e366684^ (the
+last one before the delta channels): ``CONFIG`` below with ``counting.json`` from
+``write_bbh``, ``run config.toml --run-id old``, then ``review old --approve`` once, so it waits
+for the review of round 2 with round 1 in its history. Only its latest checkpoint is kept (the
+old format needs nothing else), and the database was vacuumed: 40 KB.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..conftest import CONFIG_TEMPLATE, write_bbh
+from .cli import cli, history_shape, results
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "checkpoint-before-delta-channels.sqlite"
+CONFIG = CONFIG_TEMPLATE.format(
+    clients=2, rounds=3, local_steps=1, strategy="uid", max_concurrency=8, models='[models]\nmodel = "simulated"\n'
+) + "\n[review]\nrequired = true\n"
+
+
+def test_a_checkpoint_from_before_delta_channels_resumes_to_the_same_end(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_bbh(data / "counting.json")
+    database = tmp_path / "old.sqlite"
+    shutil.copy(FIXTURE, database)
+    where = ["--checkpoint", f"sqlite:///{database}", "--data-dir", str(data)]
+
+    status = cli("status", "old", *where[:2], cwd=tmp_path)
+    assert status.returncode == 0 and "round 2 awaits review" in status.stdout, status.stdout + status.stderr
+    for _ in range(2):  # rounds 2 and 3
+        approved = cli("review", "old", "--approve", *where, cwd=tmp_path)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+    out = results(tmp_path / "runs" / "old")
+    assert out["status"] == "completed" and [r["round"] for r in out["history"]] == [1, 2, 3]
+
+    # Today's code, from the start, with the same decisions, ends exactly there.
+    (tmp_path / "config.toml").write_text(CONFIG.replace('path = "counting.json"', f'path = "{data / "counting.json"}"'), encoding="utf-8")
+    assert cli("run", tmp_path / "config.toml", "--run-id", "new", cwd=tmp_path).returncode == 0
+    for _ in range(3):
+        assert cli("review", "new", "--approve", cwd=tmp_path).returncode == 0
+    expected = results(tmp_path / "runs" / "new")
+    assert history_shape(out["history"]) == history_shape(expected["history"])
+    assert out["best_prompt"] == expected["best_prompt"] and out["test_accuracy"] == expected["test_accuracy"]
