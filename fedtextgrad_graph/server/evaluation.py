@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
@@ -86,16 +87,19 @@ class _ShardScore(TypedDict):
     llm_usage: Usage
 
 
-@task
-async def score_shard(
-    server: FederationRuntime, prompt: str, split: Literal["validation", "test"], task_name: str, start: int, round: int | None
-) -> _ShardScore:
-    """``prompt`` on ``shard_size`` examples of ``task_name``'s ``split`` from ``start``
-    (``server``: not ``runtime``, a name LangGraph fills with its own runtime)."""
-    examples = getattr(server.evaluation[task_name], split)[start : start + server.config.evaluation.shard_size]
-    with metering(client_id=None, isolated=True) as meter:  # reported by the phase, cached shards too
-        correct, total = await server.accuracy(prompt, examples, task_name, round=round)
-    return _ShardScore(correct=correct, total=total, replies=meter.replies(), llm_tokens=meter.count(), llm_usage=meter.usage())
+def _shard_scorer(runtime: FederationRuntime) -> Callable[[str, Literal["validation", "test"], str, int, int | None], Awaitable[_ShardScore]]:
+    """The LangGraph task scoring one shard of ``runtime``'s server-held examples (its inputs,
+    shown in traces and Studio, are the shard's prompt, split, task, start and round)."""
+
+    @task
+    async def score_shard(prompt: str, split: Literal["validation", "test"], task_name: str, start: int, round: int | None) -> _ShardScore:
+        """``prompt`` on ``shard_size`` examples of ``task_name``'s ``split`` from ``start``."""
+        examples = getattr(runtime.evaluation[task_name], split)[start : start + runtime.config.evaluation.shard_size]
+        with metering(client_id=None, isolated=True) as meter:  # reported by the phase, cached shards too
+            correct, total = await runtime.accuracy(prompt, examples, task_name, round=round)
+        return _ShardScore(correct=correct, total=total, replies=meter.replies(), llm_tokens=meter.count(), llm_usage=meter.usage())
+
+    return score_shard
 
 
 async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["validation", "test"], *, round: int | None) -> Score:
@@ -105,7 +109,8 @@ async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["
         for task_name, data in runtime.evaluation.items()
         for start in range(0, len(getattr(data, split)), size)
     ]
-    scores = await asyncio.gather(*(score_shard(runtime, prompt, split, name, start, round) for name, start in shards))
+    score_shard = _shard_scorer(runtime)
+    scores = await asyncio.gather(*(score_shard(prompt, split, name, start, round) for name, start in shards))
     tokens = add_tokens(*(s["llm_tokens"] for s in scores))
     record_reported(tokens, add_usage(*(s["llm_usage"] for s in scores)))
     replies = add_replies(*(s["replies"] for s in scores))
@@ -121,14 +126,19 @@ def _counts(correct: int, total: int) -> ClientScore:
     return ClientScore(correct=correct, total=total, accuracy=correct / total if total else None)
 
 
-@task
-async def score_client(server: FederationRuntime, request: EvaluateRequest) -> EvaluateResult | str:
-    """A client's score of the request's prompt, or why it gave none."""
-    deadline = server.config.federation.client_deadline_s
-    try:
-        return await asyncio.wait_for(server.transport.evaluate(request), deadline)
-    except Exception as exc:  # noqa: BLE001 - a site that fails is left out of the score, with the reason
-        return failure_reason(exc, deadline)
+def _client_scorer(runtime: FederationRuntime) -> Callable[[EvaluateRequest], Awaitable[EvaluateResult | str]]:
+    """The LangGraph task asking one client to score a prompt (its input: the request)."""
+
+    @task
+    async def score_client(request: EvaluateRequest) -> EvaluateResult | str:
+        """The client's score of the request's prompt, or why it gave none."""
+        deadline = runtime.config.federation.client_deadline_s
+        try:
+            return await asyncio.wait_for(runtime.transport.evaluate(request), deadline)
+        except Exception as exc:  # noqa: BLE001 - a site that fails is left out of the score, with the reason
+            return failure_reason(exc, deadline)
+
+    return score_client
 
 
 async def _federated(
@@ -138,7 +148,8 @@ async def _federated(
     requests = [
         EvaluateRequest(run_id=run_id, client_id=cid, round=round, prompt=prompt, split=split) for cid in client_ids
     ]
-    replies = await asyncio.gather(*(score_client(runtime, r) for r in requests))
+    score_client = _client_scorer(runtime)
+    replies = await asyncio.gather(*(score_client(r) for r in requests))
     correct = total = llm_calls = 0
     dropped: dict[str, str] = {}
     by_client: dict[str, ClientScore] = {}
