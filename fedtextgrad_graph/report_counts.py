@@ -84,7 +84,8 @@ def _usage_cells(n: RoleUsage | None) -> str:
     if n is None:
         return "<td>–</td>"
     missing = f", {n['calls_without_usage']} without usage" if n["calls_without_usage"] else ""
-    return f"<td>{n['calls']} calls: {n['input']} / {n['output']}{missing}</td>"
+    calls = f"{n['calls']} call" + ("" if n["calls"] == 1 else "s")
+    return f"<td>{calls}: {n['input']} / {n['output']}{missing}</td>"
 
 
 def usage_html(payload: Mapping[str, Any]) -> str:
