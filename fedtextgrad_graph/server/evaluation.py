@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, cast
 
 from langgraph.func import task
 
@@ -78,8 +78,12 @@ async def test_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str)
 
 
 class _ShardScore(TypedDict):
-    """One shard of server-held examples: its counts, and the server's calls that scored it."""
+    """One shard of server-held examples (``task_name``'s examples ``start`` to ``stop``): its
+    counts, and the server's calls that scored it."""
 
+    task: str
+    start: int
+    stop: int
     correct: int
     total: int
     replies: ReplyCounts
@@ -87,17 +91,18 @@ class _ShardScore(TypedDict):
     llm_usage: Usage
 
 
-def _shard_scorer(runtime: FederationRuntime) -> Callable[[str, Literal["validation", "test"], str, int, int | None], Awaitable[_ShardScore]]:
-    """The LangGraph task scoring one shard of ``runtime``'s server-held examples (its inputs,
-    shown in traces and Studio, are the shard's prompt, split, task, start and round)."""
+def _shard_scorer(runtime: FederationRuntime) -> Callable[[str, Literal["validation", "test"], str, int, int, int | None], Awaitable[_ShardScore]]:
+    """Scores one shard of ``runtime``'s server-held examples (run as a LangGraph task, its
+    inputs, shown in traces and Studio, are the shard's prompt, split, task, bounds and round)."""
 
-    @task
-    async def score_shard(prompt: str, split: Literal["validation", "test"], task_name: str, start: int, round: int | None) -> _ShardScore:
-        """``prompt`` on ``shard_size`` examples of ``task_name``'s ``split`` from ``start``."""
-        examples = getattr(runtime.evaluation[task_name], split)[start : start + runtime.config.evaluation.shard_size]
+    async def score_shard(
+        prompt: str, split: Literal["validation", "test"], task_name: str, start: int, stop: int, round: int | None
+    ) -> _ShardScore:
+        examples = getattr(runtime.evaluation[task_name], split)[start:stop]
         with metering(client_id=None, isolated=True) as meter:  # reported by the phase, cached shards too
             correct, total = await runtime.accuracy(prompt, examples, task_name, round=round)
-        return _ShardScore(correct=correct, total=total, replies=meter.replies(), llm_tokens=meter.count(), llm_usage=meter.usage())
+        usage, tokens, replies = meter.usage(), meter.count(), meter.replies()
+        return _ShardScore(task=task_name, start=start, stop=stop, correct=correct, total=total, replies=replies, llm_tokens=tokens, llm_usage=usage)
 
     return score_shard
 
@@ -105,18 +110,24 @@ def _shard_scorer(runtime: FederationRuntime) -> Callable[[str, Literal["validat
 async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["validation", "test"], *, round: int | None) -> Score:
     size = runtime.config.evaluation.shard_size
     shards = [
-        (task_name, start)
-        for task_name, data in runtime.evaluation.items()
+        (name, start, min(start + size, len(getattr(data, split))))
+        for name, data in runtime.evaluation.items()
         for start in range(0, len(getattr(data, split)), size)
     ]
     score_shard = _shard_scorer(runtime)
-    scores = await asyncio.gather(*(score_shard(prompt, split, name, start, round) for name, start in shards))
+    checkpointed = task(score_shard)
+    scores = list(await asyncio.gather(*(checkpointed(prompt, split, *shard, round) for shard in shards)))
+    # A shard saved before a resume that changed the shards (another shard_size or split) does
+    # not match its place: score that place again.
+    stale = [i for i, (saved, shard) in enumerate(zip(scores, shards, strict=True)) if (saved["task"], saved["start"], saved["stop"]) != shard]
+    for i, fresh in zip(stale, await asyncio.gather(*(score_shard(prompt, split, *shards[i], round) for i in stale)), strict=True):
+        scores[i] = fresh
     tokens = add_tokens(*(s["llm_tokens"] for s in scores))
     record_reported(tokens, add_usage(*(s["llm_usage"] for s in scores)))
     replies = add_replies(*(s["replies"] for s in scores))
     by_task = {name: _counts(0, 0) for name in runtime.evaluation}
-    for (name, _), shard in zip(shards, scores, strict=True):
-        by_task[name] = _counts(by_task[name]["correct"] + shard["correct"], by_task[name]["total"] + shard["total"])
+    for shard in scores:
+        by_task[shard["task"]] = _counts(by_task[shard["task"]]["correct"] + shard["correct"], by_task[shard["task"]]["total"] + shard["total"])
     correct, total = sum(s["correct"] for s in scores), sum(s["total"] for s in scores)
     return Score(correct, total, sum(n["calls"] for n in replies.values()), replies={SERVER: replies}, by_task=by_task)
 
@@ -126,17 +137,22 @@ def _counts(correct: int, total: int) -> ClientScore:
     return ClientScore(correct=correct, total=total, accuracy=correct / total if total else None)
 
 
-def _client_scorer(runtime: FederationRuntime) -> Callable[[EvaluateRequest], Awaitable[EvaluateResult | str]]:
-    """The LangGraph task asking one client to score a prompt (its input: the request)."""
+class _ClientFailure(TypedDict):
+    """Why a client gave no score."""
 
-    @task
-    async def score_client(request: EvaluateRequest) -> EvaluateResult | str:
-        """The client's score of the request's prompt, or why it gave none."""
+    client_id: str
+    failure: str
+
+
+def _client_scorer(runtime: FederationRuntime) -> Callable[[EvaluateRequest], Awaitable[EvaluateResult | _ClientFailure]]:
+    """Asks one client to score a prompt (run as a LangGraph task, its input is the request)."""
+
+    async def score_client(request: EvaluateRequest) -> EvaluateResult | _ClientFailure:
         deadline = runtime.config.federation.client_deadline_s
         try:
             return await asyncio.wait_for(runtime.transport.evaluate(request), deadline)
         except Exception as exc:  # noqa: BLE001 - a site that fails is left out of the score, with the reason
-            return failure_reason(exc, deadline)
+            return _ClientFailure(client_id=request["client_id"], failure=failure_reason(exc, deadline))
 
     return score_client
 
@@ -149,15 +165,20 @@ async def _federated(
         EvaluateRequest(run_id=run_id, client_id=cid, round=round, prompt=prompt, split=split) for cid in client_ids
     ]
     score_client = _client_scorer(runtime)
-    replies = await asyncio.gather(*(score_client(r) for r in requests))
+    checkpointed = task(score_client)
+    replies = list(await asyncio.gather(*(checkpointed(r) for r in requests)))
+    # A score saved before a resume that changed the clients does not match its place: ask again.
+    stale = [i for i, (reply, cid) in enumerate(zip(replies, client_ids, strict=True)) if reply["client_id"] != cid]
+    for i, fresh in zip(stale, await asyncio.gather(*(score_client(requests[i]) for i in stale)), strict=True):
+        replies[i] = fresh
     correct = total = llm_calls = 0
     dropped: dict[str, str] = {}
     by_client: dict[str, ClientScore] = {}
     empty_replies: dict[str, ReplyCounts] = {}
     for cid, reply in zip(client_ids, replies, strict=True):
-        if isinstance(reply, str):
-            dropped[cid] = reply
-            logger.info("client %s left out of %s scoring: %s", cid, split, reply)
+        if "failure" in reply:
+            dropped[cid] = cast(_ClientFailure, reply)["failure"]
+            logger.info("client %s left out of %s scoring: %s", cid, split, dropped[cid])
             continue
         correct += reply["correct"]
         total += reply["total"]

@@ -1,6 +1,7 @@
-"""A federated scoring phase interrupted after some clients scored resumes without asking those
-clients again, and records the phase as an uninterrupted run does (server-held scoring:
-tests/integration/test_scoring_resume.py)."""
+"""A scoring phase interrupted after some of its shards finished resumes without scoring them
+again, and records the phase as an uninterrupted run does: here a federated phase (each
+client's score a shard) and a resume with other shards; a server-held phase killed with
+SIGKILL: tests/integration/test_scoring_resume.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import Field
 
 from fedtextgrad_graph import SimulatedChatModel, load_config, run_federated
 from fedtextgrad_graph.runs import results_payload
+from fedtextgrad_graph.server import FederationRuntime
 from fedtextgrad_graph.transport.local import LocalTransport
 from fedtextgrad_graph.wire import EvaluateRequest
 
@@ -76,3 +78,29 @@ async def test_a_crash_mid_federated_validation_resumes_with_the_scores_already_
     assert got["validation_accuracy"] == expected["validation_accuracy"]
     assert got["llm_calls"] == expected["llm_calls"] and got["llm_usage"] == expected["llm_usage"]
     assert results_payload(state, run_id="crash")["llm_usage"] == results_payload(reference, run_id="reference")["llm_usage"]
+
+
+async def test_a_resume_with_other_shards_scores_again_the_shards_that_no_longer_match(make_config, monkeypatch):
+    """Resumed from Python with another ``shard_size``, a saved shard is used only where it still
+    covers the same examples; the counts are those of an uninterrupted run."""
+    scoring = "[evaluation]\nshard_size = {size}\ntest = false\n"
+    accuracy = FederationRuntime.accuracy
+
+    async def crash_on_the_last_shard(self: FederationRuntime, prompt: str, examples: list[Any], task: str, **kwargs: Any) -> Any:
+        if len(examples) == 1:  # the validation split's 10 examples in shards of 3: the last one
+            await asyncio.sleep(0.3)  # the other shards finish and are saved meanwhile
+            raise Crash
+        return await accuracy(self, prompt, examples, task, **kwargs)
+
+    monkeypatch.setattr(FederationRuntime, "accuracy", crash_on_the_last_shard)
+    saver = InMemorySaver()
+    by_threes = load_config(make_config(clients=2, rounds=1, extra=scoring.format(size=3)))
+    with pytest.raises(Crash):
+        await run_federated(by_threes, run_id="r", models=_models(RecordingTaskModel()), checkpointer=saver)
+    monkeypatch.setattr(FederationRuntime, "accuracy", accuracy)
+
+    by_fours = load_config(make_config(clients=2, rounds=1, extra=scoring.format(size=4), name="fours.toml"))
+    state = await run_federated(by_fours, run_id="r", models=_models(RecordingTaskModel()), checkpointer=saver, resume=True)
+    reference = await run_federated(by_fours, run_id="ref", models=_models(RecordingTaskModel()), checkpointer=InMemorySaver())
+    assert state["baseline_by_task"] == reference["baseline_by_task"] and state["baseline_by_task"]["counting"]["total"] == 10
+    assert state["baseline_llm_calls"] == reference["baseline_llm_calls"] == 10
