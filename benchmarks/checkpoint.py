@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from _checkpoint_bench import redis_bytes, redis_server, round_config, write_data
+from _checkpoint_bench import redis_bytes, redis_server
+from _rounds import round_config, write_data
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.console import Console
 from rich.table import Table

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from _rounds import round_config, write_data
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
@@ -40,37 +39,6 @@ from fedtextgrad_graph.config import parse_config
 from fedtextgrad_graph.models import LLMCallRecord
 from fedtextgrad_graph.runs import stream_run
 from fedtextgrad_graph.site._textgrad import import_textgrad
-
-ROOT = Path(__file__).resolve().parent.parent
-VALIDATION = 10
-
-
-def _write_data(path: Path, clients: int) -> None:
-    spec = importlib.util.spec_from_file_location("make_data", ROOT / "examples" / "make_data.py")
-    assert spec is not None and spec.loader is not None
-    make_data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_data)
-    examples = make_data.object_counting(random.Random(0), clients * 3 + 2 * VALIDATION)
-    path.write_text(json.dumps({"examples": examples}))
-
-
-def _config(clients: int, data_dir: Path) -> dict[str, Any]:
-    train = clients * 3
-    return {
-        "run": {"name": "scale", "max_concurrency": 64, "data_dir": str(data_dir)},
-        "tasks": {
-            "counting": {
-                "format": "bbh",
-                "path": "data.json",
-                "split": {"train": [0, train], "validation": [train, train + VALIDATION], "test": [train + VALIDATION, train + 2 * VALIDATION]},
-            }
-        },
-        "federation": {"num_clients": clients},
-        "client": {"local_steps": 1, "batch_size": 3},
-        "aggregation": {"strategy": "uid"},
-        "evaluation": {"baseline": False, "test": False},
-        "convergence": {"max_rounds": 1},
-    }
 
 
 def _memory_bytes(saver: InMemorySaver) -> int:
@@ -88,14 +56,14 @@ def _memory_bytes(saver: InMemorySaver) -> int:
 
 
 async def _round(clients: int, saver_kind: str, folder: Path, top: int) -> dict[str, Any]:
-    _write_data(folder / "data.json", clients)
+    write_data(folder / "data.json", clients)
     calls = 0
 
     def count(_record: LLMCallRecord) -> None:
         nonlocal calls
         calls += 1
 
-    config = parse_config(_config(clients, folder), source="benchmark")
+    config = parse_config(round_config(clients, 1, folder), source="benchmark")
     models = dict.fromkeys(("task", "optimizer", "aggregator", "judge"), SimulatedChatModel())
     before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the imports and the data
     if top:

@@ -8,7 +8,7 @@ from .config import BudgetConfig, ModelPrice
 from .models.usage import SERVER_CALLER
 from .wire import RoleUsage
 
-__all__ = ["budget_crossed", "budget_line", "unpriced_models", "usage_cost"]
+__all__ = ["budget_crossed", "budget_line", "cost_text", "unpriced_models", "usage_cost"]
 
 
 def _model_of(models: Mapping[str, str], caller: str, role: str) -> str | None:
@@ -57,3 +57,10 @@ def budget_line(budget: BudgetConfig, tokens: int, usd: float | None) -> str:
     if budget.max_usd is not None:
         parts.append(f"${usd:.4f} of ${budget.max_usd:g}" if usd is not None else f"cost unknown of ${budget.max_usd:g}")
     return "spent " + "; ".join(parts)
+
+
+def cost_text(cost: float | None, priced: bool) -> str:
+    """``$0.0123``; without a cost, why (``priced``: the run has a ``[pricing]`` table)."""
+    if cost is not None:
+        return f"${cost:.4f}"
+    return "unknown (a model used has no [pricing], or a call reported no usage)" if priced else "– (no [pricing])"

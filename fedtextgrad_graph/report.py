@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .report_counts import client_scores_html, cost_text, empty_replies_html, task_scores_html, usage_html
+from .costs import cost_text
+from .report_counts import client_scores_html, empty_replies_html, task_scores_html, usage_html
 from .report_merge import merge_html
 from .runs import results_payload
 from .text import compose_prompt

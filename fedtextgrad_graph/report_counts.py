@@ -8,11 +8,12 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from .costs import cost_text
 from .models.usage import add_usage, usage_rows
 from .replies import empty_reply_warnings
 from .wire import ClientScore, RoleUsage
 
-__all__ = ["client_scores_html", "cost_text", "empty_replies_html", "task_scores_html", "usage_html"]
+__all__ = ["client_scores_html", "empty_replies_html", "task_scores_html", "usage_html"]
 
 
 def _cell(score: ClientScore | None) -> str:
@@ -71,13 +72,6 @@ def empty_replies_html(payload: Mapping[str, Any]) -> str:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return f'<h3>Empty replies</h3>\n<ul id="empty-replies">{items}</ul>\n'
-
-
-def cost_text(cost: float | None, priced: bool) -> str:
-    """``$0.0123``; without a cost, why (``priced``: the run has a ``[pricing]`` table)."""
-    if cost is not None:
-        return f"${cost:.4f}"
-    return "unknown (a model used has no [pricing], or a call reported no usage)" if priced else "– (no [pricing])"
 
 
 def _usage_cells(n: RoleUsage | None) -> str:

@@ -11,6 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from ..costs import cost_text
 from ..models.usage import usage_rows
 from ..wire import ClientScore, RoleUsage, TokenCount
 
@@ -159,11 +160,9 @@ def tokens_line(payload: Mapping[str, Any]) -> str | None:
     line = f"LLM tokens (provider-reported, rounds, baseline and test): {tokens['input']} in, {tokens['output']} out"
     if tokens["calls_without_usage"]:
         line += f"; {tokens['calls_without_usage']} call(s) reported no usage (not counted)"
-    cost = payload.get("cost_usd")
-    if cost is not None:
-        line += f"; cost ${cost:.4f} ([pricing])"
-    elif (payload.get("config") or {}).get("pricing"):
-        line += "; cost unknown (a model used has no [pricing], or a call reported no usage)"
+    cost, priced = payload.get("cost_usd"), bool((payload.get("config") or {}).get("pricing"))
+    if cost is not None or priced:
+        line += f"; cost {cost_text(cost, priced)}" + (" ([pricing])" if cost is not None else "")
     return line
 
 
