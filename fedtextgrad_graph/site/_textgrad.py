@@ -63,6 +63,8 @@ def _import_textgrad() -> ModuleType:
             handler.close()
     tg_logger.addHandler(logging.NullHandler())
     tg_logger.propagate = False
+    # textgrad logs every LLM call at INFO: at that level each call built records nobody reads.
+    tg_logger.setLevel(logging.WARNING)
     shutil.rmtree(scratch, ignore_errors=True)
     return tg
 

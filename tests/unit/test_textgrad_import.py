@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,11 +19,15 @@ def test_no_logs_folder_and_no_log_records(tmp_path):
         logger = logging.getLogger("textgrad")
         assert not [h for h in logger.handlers if isinstance(h, logging.FileHandler)]
         assert not logger.propagate
+        assert not logger.isEnabledFor(logging.INFO)  # its per-call records are never built
         assert "TEXTGRAD_LOG_DIR" not in os.environ
         logger.info("private prompt")
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)
+    # Not this process's environment as it is now: another test's textgrad import, on a thread,
+    # may have set TEXTGRAD_LOG_DIR for the moment it takes.
+    env = {k: v for k, v in os.environ.items() if k != "TEXTGRAD_LOG_DIR"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "private prompt" not in done.stderr + done.stdout
     assert list(tmp_path.iterdir()) == []  # no ./logs/ folder
