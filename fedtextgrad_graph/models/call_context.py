@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import ensure_config, merge_configs
+from langchain_core.runnables.config import ensure_config
 
 __all__ = ["TRACE_TAG", "call_context", "traced_config"]
 
@@ -58,5 +58,9 @@ def traced_config(*, role: str, client_id: str | None, round: int | None) -> Run
             metadata[optional] = fields[optional]
     if "purpose" in fields:
         tags.append(f"purpose:{fields['purpose']}")
-    ours = RunnableConfig(metadata=metadata, tags=tags, run_name=f"fedtextgrad:{role}")
-    return merge_configs(parent, ours)
+    # ``ensure_config`` returned a fresh copy (metadata, tags and callbacks copied): ours go
+    # straight in, merged as ``merge_configs`` would, without its two more copies per call.
+    parent["metadata"] = {**parent.get("metadata", {}), **metadata}
+    parent["tags"] = sorted(set(parent.get("tags", [])) | set(tags))
+    parent["run_name"] = f"fedtextgrad:{role}"
+    return parent

@@ -130,6 +130,7 @@ class ModelRouter:
         if misplaced:
             raise ConfigError(f"models: {misplaced}: an app can only be the task model")
         self._cache: dict[str, BaseChatModel] = {}
+        self._specs: dict[tuple[str, str | None], ModelSpec] = {}
         from .limits import EndpointLimiters  # here: limits imports this module
 
         self.limiters = EndpointLimiters()  # each model's [models] limits, by endpoint; for its gateway
@@ -146,9 +147,13 @@ class ModelRouter:
         return self._given.get(f"{client_id}.{role}") or self._given.get(role)
 
     def spec(self, role: str, client_id: str | None = None) -> ModelSpec:
-        base = self._models.resolve(role)
-        override = self._clients.get(client_id) if client_id else None
-        return override.resolve(role, base=base) if override else base
+        # Resolved once per role and client (the configs are frozen): every TextGrad step asks.
+        key = (role, client_id if client_id in self._clients else None)
+        if key not in self._specs:
+            base = self._models.resolve(role)
+            override = self._clients.get(client_id) if client_id else None
+            self._specs[key] = override.resolve(role, base=base) if override else base
+        return self._specs[key]
 
     def get(self, role: str, client_id: str | None = None) -> BaseChatModel | Answerer:
         given = self._given_model(role, client_id)

@@ -111,7 +111,8 @@ class LLMGateway:
         while True:
             try:
                 async with self.limiters.admit(model, (system or "") + user) as settle, self._limit():
-                    text, reported = await asyncio.wait_for(self._attempt(model, system, user, messages, config), self.timeout_s)
+                    async with asyncio.timeout(self.timeout_s):
+                        text, reported = await self._attempt(model, system, user, messages, config)
                     if reported is not None:
                         settle(reported[0] + reported[1])
                 if reported is not None:
