@@ -29,6 +29,7 @@ from .config import ConfigError, FedTextGradConfig
 from .costs import budget_crossed, budget_line, unpriced_models
 from .data import FederatedData
 from .events import EventKind, RunEvent
+from .gc_pacing import paced_collection
 from .metrics import Scorer
 from .model_usage import models_by_round, simulated_used, used_models
 from .models import Answerer
@@ -285,9 +286,10 @@ async def stream_run(
             missing for a run that awaits review.
     """
     async with hold_run_lease(checkpointer, check_run_id(run_id)):
-        return await _stream_run(
-            runtime, checkpointer, run_id, resume=resume, on_event=on_event, review=review, langchain_config=langchain_config
-        )
+        with paced_collection():
+            return await _stream_run(
+                runtime, checkpointer, run_id, resume=resume, on_event=on_event, review=review, langchain_config=langchain_config
+            )
 
 
 async def _stream_run(

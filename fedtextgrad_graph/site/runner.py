@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from langchain_core.language_models import BaseChatModel
 
 from ..data import ClientData, load_task
+from ..gc_pacing import paced_collection
 from ..models import LLMCallRecord, LLMGateway, ModelRouter, RetryPolicy, ThreadBridge
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from ._textgrad import prefetch_textgrad
@@ -141,7 +142,8 @@ class SiteRunner:
             raise RequestRefused(f"site {self.client_id!r} holds task {declared!r}; the server asked for {task!r}")
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        with paced_collection():
+            return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def _log_call(self, record: LLMCallRecord) -> None:
         line = {"time": time.time(), "pid": os.getpid(), "event": "llm_call", **self._serving, **record.__dict__}
