@@ -1,10 +1,11 @@
 """LLM calls per second at zero endpoint latency, and one 200-client round against its bound.
 
-    python benchmarks/throughput.py [--clients 10 50] [--round-clients 200] [--latency 0.2] [--max-concurrency 256]
+    python benchmarks/throughput.py [--clients 10 50] [--round-clients 200] [--latency 0.2] [--max-concurrency 256] [--repeats 5]
 
 Table 1: every LLM call goes to the simulated model with no latency, so the wall time and the
 CPU time per call are the orchestration's own cost (gateway, TextGrad bridge, LangGraph,
-LangChain's ``ainvoke``). Table 2: one round (K = 1, B = 3, uid, as in
+LangChain's ``ainvoke``); each row is the median of ``--repeats`` rounds after a warm-up round
+(single rounds of a fraction of a second vary by a third here). Table 2: one round (K = 1, B = 3, uid, as in
 benchmarks/round_concurrency.py, whose docstring derives the 8-call critical path) at a fixed
 latency; its bound is max(critical path, calls x latency / concurrency).
 Uses examples/data/object_counting.json by default.
@@ -83,13 +84,18 @@ async def _measure(clients: int, latency: float, data_dir: Path, max_concurrency
         return time.perf_counter() - started, time.process_time() - cpu_started, calls
 
 
-def _throughput_table(clients: list[int], data_dir: Path, max_concurrency: int) -> Table:
-    table = Table(title=f"zero endpoint latency, one round, K = 1, B = 3, max_concurrency {max_concurrency}")
-    for column in ("endpoint", "clients", "calls", "wall (s)", "calls/s", "CPU ms per call"):
+def _throughput_table(clients: list[int], data_dir: Path, max_concurrency: int, repeats: int) -> Table:
+    title = f"zero endpoint latency, one round, K = 1, B = 3, max_concurrency {max_concurrency}, median of {repeats} rounds"
+    table = Table(title=title)
+    for column in ("endpoint", "clients", "calls", "wall (s)", "calls/s", "CPU ms per call", "calls/s min-max"):
         table.add_column(column, justify="right")
+    asyncio.run(_measure(clients[0], 0.0, data_dir, max_concurrency))  # warm-up: first-use imports and caches
     for n in clients:
-        wall, cpu, calls = asyncio.run(_measure(n, 0.0, data_dir, max_concurrency))
-        table.add_row("simulated", str(n), str(calls), f"{wall:.2f}", f"{calls / wall:.0f}", f"{1000 * cpu / calls:.2f}")
+        runs = sorted((asyncio.run(_measure(n, 0.0, data_dir, max_concurrency)) for _ in range(repeats)), key=lambda run: run[0])
+        wall, cpu, calls = runs[len(runs) // 2]
+        rates = [run[2] / run[0] for run in runs]
+        spread = f"{min(rates):.0f}-{max(rates):.0f}"
+        table.add_row("simulated", str(n), str(calls), f"{wall:.2f}", f"{calls / wall:.0f}", f"{1000 * cpu / calls:.2f}", spread)
     return table
 
 
@@ -114,13 +120,16 @@ def main() -> None:
     parser.add_argument("--round-clients", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per LLM call in the bounded round")
     parser.add_argument("--max-concurrency", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5, help="zero-latency rounds per row (the median is shown)")
     parser.add_argument("--data-dir", type=Path, default=EXAMPLES)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.latency <= 0:
         parser.error("--latency must be more than 0: the bounded round's bound is measured in calls x latency")
     import_textgrad()
     console = Console(width=160)
-    console.print(_throughput_table(args.clients, args.data_dir, args.max_concurrency))
+    console.print(_throughput_table(args.clients, args.data_dir, args.max_concurrency, args.repeats))
     console.print(_round_table(args.round_clients, args.latency, args.data_dir, args.max_concurrency))
 
 
