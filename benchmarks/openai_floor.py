@@ -21,6 +21,7 @@ import time
 
 from langchain_openai import ChatOpenAI
 from latency_endpoint import start_endpoint
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -35,7 +36,7 @@ async def _phase(model: ChatOpenAI, calls: int) -> tuple[float, float]:
 
 
 async def _measure(base_url: str, calls: int, repeats: int) -> list[tuple[str, float, float]]:
-    model = ChatOpenAI(model="floor", base_url=base_url, api_key="unused", max_retries=0)
+    model = ChatOpenAI(model="floor", base_url=base_url, api_key=SecretStr("unused"), max_retries=0)
     await _phase(model, 50)  # warm-up: connections, first-use imports
     rows = []
     for pace, context in (("default (700)", contextlib.nullcontext), ("a run's (paced_collection)", paced_collection)):
