@@ -171,7 +171,8 @@ class EvaluateRequest(TypedDict):
 
 class EvaluateResult(TypedDict):
     """Only the counts come back (and the LLM calls the scoring took, with the empty replies
-    among them by role and the tokens they used; the last two absent from older sites)."""
+    among them by role, the tokens they used and the models, by role, they were made with; the
+    last three absent from older sites)."""
 
     client_id: str
     correct: int
@@ -180,3 +181,4 @@ class EvaluateResult(TypedDict):
     empty_replies: NotRequired[dict[str, ReplyCount]]
     llm_tokens: NotRequired[TokenCount]
     llm_usage: NotRequired[dict[str, RoleUsage]]
+    models: NotRequired[dict[str, str]]

@@ -39,6 +39,7 @@ class Score:
     server scored its own data). ``replies``: the calls and empty replies by caller (a client
     id, or ``"server"``) and role. ``by_task``: the counts of each task (federated: the
     clients' counts summed by their task; a task whose clients all failed is absent).
+    ``client_models``: federated, the models (by role) each client scored with, as it reported.
 
     The tokens the clients' scoring used go to the server's token meters (see
     :func:`~fedtextgrad_graph.models.usage.metering`)."""
@@ -50,6 +51,7 @@ class Score:
     by_client: dict[str, ClientScore] = field(default_factory=dict)
     replies: dict[str, ReplyCounts] = field(default_factory=dict)
     by_task: dict[str, ClientScore] = field(default_factory=dict)
+    client_models: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -175,6 +177,7 @@ async def _federated(
     dropped: dict[str, str] = {}
     by_client: dict[str, ClientScore] = {}
     empty_replies: dict[str, ReplyCounts] = {}
+    client_models: dict[str, dict[str, str]] = {}
     for cid, reply in zip(client_ids, replies, strict=True):
         if "failure" in reply:
             dropped[cid] = cast(_ClientFailure, reply)["failure"]
@@ -185,11 +188,13 @@ async def _federated(
         llm_calls += reply["llm_calls"]
         by_client[cid] = _counts(reply["correct"], reply["total"])
         empty_replies[cid] = reply.get("empty_replies", {})
+        if "models" in reply:
+            client_models[cid] = reply["models"]
         record_reported(tokens_or_unknown(reply), usage_or_unknown(cid, reply))
     if total == 0:
         reasons = "; ".join(f"{cid}: {why}" for cid, why in dropped.items()) or "no client holds such examples"
         raise EvaluationError(f"no {split} score: no client returned one ({reasons})")
-    return Score(correct, total, llm_calls, dropped, by_client, empty_replies, _sum_by_task(runtime, by_client))
+    return Score(correct, total, llm_calls, dropped, by_client, empty_replies, _sum_by_task(runtime, by_client), client_models)
 
 
 def _sum_by_task(runtime: FederationRuntime, by_client: dict[str, ClientScore]) -> dict[str, ClientScore]:

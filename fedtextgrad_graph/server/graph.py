@@ -100,16 +100,17 @@ def initial_state(config: FedTextGradConfig) -> RoundState:
     )
 
 
-def round_models(server: dict[str, str], updates: dict[str, ClientUpdate]) -> dict[str, str]:
-    """Role -> model of a round: the server's roles, each site role its clients agree on, and
-    ``<client>.<role>`` wherever a client used another model."""
+def round_models(server: dict[str, str], clients: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Role -> model of a round (or a scoring phase): the server's roles, each site role the
+    clients (client -> role -> model, as they reported) agree on, and ``<client>.<role>``
+    wherever a client used another model."""
     names = dict(server)
     for role in SITE_ROLES:
-        used = {u["models"][role] for u in updates.values() if role in u.get("models", {})}
+        used = {models[role] for models in clients.values() if role in models}
         if role not in names and len(used) == 1:
             names[role] = used.pop()
-    for cid, update in updates.items():
-        for role, name in update.get("models", {}).items():
+    for cid, models in clients.items():
+        for role, name in models.items():
             if names.get(role) != name:
                 names[f"{cid}.{role}"] = name
     order = {role: i for i, role in enumerate(ROLES)}
@@ -212,7 +213,7 @@ def build_round_graph(
             score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
         usage = tokens.usage()
         count = tokens.count()
-        cost = usage_cost(usage, runtime.models.names(["task", "judge"]), cfg.pricing)
+        cost = usage_cost(usage, round_models(runtime.models.names(["task", "judge"]), score.client_models), cfg.pricing)
         return {
             **start,
             "baseline_accuracy": score.accuracy,
@@ -400,6 +401,7 @@ def build_round_graph(
                 "validation_by_task": score.by_task,
                 "evaluation_replies": score.replies,
                 "evaluation_models": runtime.models_in_use(["task", "judge"]),
+                "evaluation_client_models": score.client_models,
             }
         }
 
@@ -420,6 +422,7 @@ def build_round_graph(
         # rounds checkpointed before these were recorded take this process's.
         server_models = runtime.models.names(runtime.roles_in_use())
         server_models |= metrics.pop("aggregation_models", {}) | metrics.pop("evaluation_models", {})
+        scored_with: dict[str, dict[str, str]] = metrics.pop("evaluation_client_models", {})
         updates = state["client_updates"]
         failures = state.get("client_failures") or {}
         accuracy = metrics["validation_accuracy"]
@@ -449,7 +452,8 @@ def build_round_graph(
             dropped={cid: failures.get(cid, "no reply") for cid in missing(state)},
             global_prompt=state["global_prompt"],
             improved=verdict.improved,
-            models=round_models(server_models, {cid: updates[cid] for cid in arrived}),
+            # A client that scored but did not train this round is priced with its own models too.
+            models=round_models(server_models, scored_with | {cid: updates[cid].get("models", {}) for cid in arrived}),
             llm_calls=sum(updates[cid]["llm_calls"] for cid in arrived)
             + metrics.get("screen_llm_calls", 0)
             + metrics["aggregation_llm_calls"]
@@ -499,7 +503,7 @@ def build_round_graph(
             "test_by_task": score.by_task,
             "test_llm_tokens": tokens.count(),
             "test_llm_usage": tokens.usage(),
-            "test_cost_usd": usage_cost(tokens.usage(), runtime.models.names(["task", "judge"]), cfg.pricing),
+            "test_cost_usd": usage_cost(tokens.usage(), round_models(runtime.models.names(["task", "judge"]), score.client_models), cfg.pricing),
             "test_llm_calls": score.llm_calls,
         }
 

@@ -172,5 +172,6 @@ async def review_round(runtime: FederationRuntime, state: Mapping[str, Any], *, 
             validation_by_task=score.by_task,
             review_replies=score.replies,
             evaluation_models=runtime.models_in_use(["task", "judge"]),
+            evaluation_client_models=score.client_models,
         )
     return {"global_prompt": kept, "round_metrics": update}

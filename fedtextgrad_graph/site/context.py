@@ -115,4 +115,5 @@ class Site:
             empty_replies=replies,
             llm_tokens=tokens.count(),
             llm_usage=tokens.role_usage(),
+            models=self.model_names(),
         )

@@ -67,6 +67,8 @@ def test_two_rounds_over_flower_with_every_site_in_every_round(federation, endpo
     federation.start_sites(list(sites.values()), "--insecure")
     server_dir = tmp_path / "server"
     config = write_server(server_dir, SITES, rounds=2)
+    # The sites' model only (the server's config names another): $1 a token.
+    config.write_text(config.read_text() + '\n[pricing."openai:site-model"]\ninput_per_million = 1e6\noutput_per_million = 1e6\n')
 
     done = cli("run", config, "--superlink", federation.address, "--insecure", "--server-secret", federation.server_secret, "--run-id", "fl", cwd=server_dir, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -88,6 +90,10 @@ def test_two_rounds_over_flower_with_every_site_in_every_round(federation, endpo
     # the endpoint's replies each report 1 input and 1 output token: the sites' counts crossed.
     answered = len(endpoint.requests)
     assert out["llm_tokens"] == {"input": answered, "output": answered, "calls_without_usage": 0}
+    # Each call priced with the model its site reported (scoring included), none with the server's.
+    assert out["cost_usd"] == pytest.approx(2.0 * answered)
+    test_calls = sum(n["calls"] for roles in out["test_llm_usage"].values() for n in roles.values())
+    assert test_calls > 0 and out["test_cost_usd"] == pytest.approx(2.0 * test_calls)
 
     # The server was never given a site's data, and none of it reached what the server stores.
     assert "data.json" not in config.read_text()

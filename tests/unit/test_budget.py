@@ -124,3 +124,36 @@ async def test_the_report_shows_usage_by_role_caller_and_round_with_each_cost(ma
     assert list(rounds) == ["0 (baseline)", "1", "2", "test (best prompt)"]
     assert rounds["1"] == f"${state['history'][0]['cost_usd']:.4f}" and rounds["test (best prompt)"] == f"${state['test_cost_usd']:.4f}"
     assert f"${payload['cost_usd']:.4f}" in page  # the run's total, in the header
+
+
+class SiteModel(SimulatedChatModel):
+    """The simulated script under another name: a model only one client's site uses."""
+
+    @property
+    def model_name(self) -> str:
+        return "site-model"
+
+
+async def test_federated_scoring_is_priced_with_the_models_each_client_reported(make_config):
+    """In federated scoring each client scores with its own models and reports which: its calls
+    are priced at its model's price, in the baseline and in every round, not at the server's."""
+    site_price = "\n[pricing.site-model]\ninput_per_million = 1000.0\noutput_per_million = 1000.0\n"
+    config = load_config(make_config(clients=2, rounds=1, extra=PRICING + site_price + '\n[evaluation]\nmode = "federated"\n'))
+    first = config.federation.client_ids()[0]
+    models = {**_models(), f"{first}.task": SiteModel(), f"{first}.judge": SiteModel()}
+    state = await run_federated(config, run_id="f", models=models)
+
+    def priced(usage: dict) -> float:
+        total = 0.0
+        for caller, roles in usage.items():
+            for role, n in roles.items():
+                inp, out = (1000.0, 1000.0) if caller == first and role in ("task", "judge") else (2.0, 8.0)
+                total += (n["input"] * inp + n["output"] * out) / 1_000_000
+        return total
+
+    assert state["baseline_llm_usage"][first]["task"]["calls"] > 0  # the client scored the baseline
+    assert state["baseline_cost_usd"] == pytest.approx(priced(state["baseline_llm_usage"]))
+    record = state["history"][0]
+    assert record["models"][f"{first}.task"] == "site-model"
+    assert record["cost_usd"] == pytest.approx(priced(record["llm_usage"]))
+    assert state["test_cost_usd"] == pytest.approx(priced(state["test_llm_usage"]))
