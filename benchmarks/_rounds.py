@@ -13,13 +13,13 @@ __all__ = ["round_config", "write_data"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write_data(path: Path, clients: int) -> None:
-    """Object-counting examples for ``clients`` clients (3 each) and 20 to score on."""
+def write_data(path: Path, clients: int, scored: int = 20) -> None:
+    """Object-counting examples for ``clients`` clients (3 each) and ``scored`` to score on."""
     spec = importlib.util.spec_from_file_location("make_data", ROOT / "examples" / "make_data.py")
     assert spec is not None and spec.loader is not None
     make_data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_data)
-    examples = make_data.object_counting(random.Random(0), clients * 3 + 20)
+    examples = make_data.object_counting(random.Random(0), clients * 3 + scored)
     path.write_text(json.dumps({"examples": examples}))
 
 
