@@ -17,6 +17,7 @@ from typing import Literal, TypedDict, cast
 
 from langgraph.func import task
 
+from ..data import Example
 from ..models.usage import add_tokens, add_usage, metering, record_reported, tokens_or_unknown, usage_or_unknown
 from ..replies import SERVER, ReplyCounts, add_replies
 from ..wire import ClientScore, EvaluateRequest, EvaluateResult, TokenCount, Usage
@@ -79,18 +80,37 @@ async def test_accuracy(runtime: FederationRuntime, prompt: str, *, run_id: str)
     return await _federated(runtime, prompt, run_id=run_id, round=None, split="test")
 
 
-class _ShardScore(TypedDict):
-    """One shard of server-held examples (``task_name``'s examples ``start`` to ``stop``): its
-    counts, and the server's calls that scored it."""
+class IsolatedScore(TypedDict):
+    """A prompt's counts on some server-held examples, with the server's calls that scored them
+    (metered apart from the node's: a score read back from the checkpoint still counts them)."""
 
-    task: str
-    start: int
-    stop: int
     correct: int
     total: int
     replies: ReplyCounts
     llm_tokens: TokenCount
     llm_usage: Usage
+
+
+async def score_isolated(runtime: FederationRuntime, prompt: str, examples: list[Example], task_name: str, *, round: int | None) -> IsolatedScore:
+    """``prompt`` on ``examples`` of ``task_name``, metered on its own (for a LangGraph task)."""
+    with metering(client_id=None, isolated=True) as meter:
+        correct, total = await runtime.accuracy(prompt, examples, task_name, round=round)
+    return IsolatedScore(correct=correct, total=total, replies=meter.replies(), llm_tokens=meter.count(), llm_usage=meter.usage())
+
+
+def report_isolated(scores: list[IsolatedScore]) -> ReplyCounts:
+    """Adds the tokens of ``scores`` (made now or read back) to the node's meters; returns
+    their calls and empty replies by role."""
+    record_reported(add_tokens(*(s["llm_tokens"] for s in scores)), add_usage(*(s["llm_usage"] for s in scores)))
+    return add_replies(*(s["replies"] for s in scores))
+
+
+class _ShardScore(IsolatedScore):
+    """One shard of a server-held phase: which task and examples (``[start, stop)``) it scored."""
+
+    task: str
+    start: int
+    stop: int
 
 
 def _shard_scorer(runtime: FederationRuntime) -> Callable[[str, Literal["validation", "test"], str, int, int, int | None], Awaitable[_ShardScore]]:
@@ -101,10 +121,8 @@ def _shard_scorer(runtime: FederationRuntime) -> Callable[[str, Literal["validat
         prompt: str, split: Literal["validation", "test"], task_name: str, start: int, stop: int, round: int | None
     ) -> _ShardScore:
         examples = getattr(runtime.evaluation[task_name], split)[start:stop]
-        with metering(client_id=None, isolated=True) as meter:  # reported by the phase, cached shards too
-            correct, total = await runtime.accuracy(prompt, examples, task_name, round=round)
-        usage, tokens, replies = meter.usage(), meter.count(), meter.replies()
-        return _ShardScore(task=task_name, start=start, stop=stop, correct=correct, total=total, replies=replies, llm_tokens=tokens, llm_usage=usage)
+        score = await score_isolated(runtime, prompt, examples, task_name, round=round)
+        return _ShardScore(**score, task=task_name, start=start, stop=stop)
 
     return score_shard
 
@@ -124,9 +142,7 @@ async def _server_held(runtime: FederationRuntime, prompt: str, split: Literal["
     stale = [i for i, (saved, shard) in enumerate(zip(scores, shards, strict=True)) if (saved["task"], saved["start"], saved["stop"]) != shard]
     for i, fresh in zip(stale, await asyncio.gather(*(score_shard(prompt, split, *shards[i], round) for i in stale)), strict=True):
         scores[i] = fresh
-    tokens = add_tokens(*(s["llm_tokens"] for s in scores))
-    record_reported(tokens, add_usage(*(s["llm_usage"] for s in scores)))
-    replies = add_replies(*(s["replies"] for s in scores))
+    replies = report_isolated(list(scores))
     by_task = {name: _counts(0, 0) for name in runtime.evaluation}
     for shard in scores:
         by_task[shard["task"]] = _counts(by_task[shard["task"]]["correct"] + shard["correct"], by_task[shard["task"]]["total"] + shard["total"])
@@ -139,22 +155,22 @@ def _counts(correct: int, total: int) -> ClientScore:
     return ClientScore(correct=correct, total=total, accuracy=correct / total if total else None)
 
 
-class _ClientFailure(TypedDict):
+class ClientFailure(TypedDict):
     """Why a client gave no score."""
 
     client_id: str
     failure: str
 
 
-def _client_scorer(runtime: FederationRuntime) -> Callable[[EvaluateRequest], Awaitable[EvaluateResult | _ClientFailure]]:
+def client_scorer(runtime: FederationRuntime) -> Callable[[EvaluateRequest], Awaitable[EvaluateResult | ClientFailure]]:
     """Asks one client to score a prompt (run as a LangGraph task, its input is the request)."""
 
-    async def score_client(request: EvaluateRequest) -> EvaluateResult | _ClientFailure:
+    async def score_client(request: EvaluateRequest) -> EvaluateResult | ClientFailure:
         deadline = runtime.config.federation.client_deadline_s
         try:
             return await asyncio.wait_for(runtime.transport.evaluate(request), deadline)
         except Exception as exc:  # noqa: BLE001 - a site that fails is left out of the score, with the reason
-            return _ClientFailure(client_id=request["client_id"], failure=failure_reason(exc, deadline))
+            return ClientFailure(client_id=request["client_id"], failure=failure_reason(exc, deadline))
 
     return score_client
 
@@ -166,7 +182,7 @@ async def _federated(
     requests = [
         EvaluateRequest(run_id=run_id, client_id=cid, round=round, prompt=prompt, split=split) for cid in client_ids
     ]
-    score_client = _client_scorer(runtime)
+    score_client = client_scorer(runtime)
     checkpointed = task(score_client)
     replies = list(await asyncio.gather(*(checkpointed(r) for r in requests)))
     # A score saved before a resume that changed the clients does not match its place: ask again.
@@ -180,7 +196,7 @@ async def _federated(
     client_models: dict[str, dict[str, str]] = {}
     for cid, reply in zip(client_ids, replies, strict=True):
         if "failure" in reply:
-            dropped[cid] = cast(_ClientFailure, reply)["failure"]
+            dropped[cid] = cast(ClientFailure, reply)["failure"]
             logger.info("client %s left out of %s scoring: %s", cid, split, dropped[cid])
             continue
         correct += reply["correct"]

@@ -294,13 +294,15 @@ def build_round_graph(
     async def screen(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         """Leave out the uploads the configured screens do not trust, with the reason."""
         global_prompt = state["global_prompt"]
+        replies: list[ReplyCounts] = []  # the server's calls, scored now or read back from the checkpoint
 
         async def compare(prompts: Mapping[str, str]) -> Comparison:
-            return await compare_to_global(
+            comparison = await compare_to_global(
                 runtime, prompts, global_prompt=global_prompt, run_id=_run_id(config), round=state["round"]
             )
+            replies.append(comparison.replies)
+            return comparison
 
-        replies = runtime.gateway.replies(client_id=None)
         result = await screen_uploads(screens, uploads(state), ScreenContext(state["round"], global_prompt, compare))
         for cid, reason in result.left_out.items():
             logger.info("client %s screened out of round %d: %s", cid, state["round"], reason)
@@ -309,7 +311,7 @@ def build_round_graph(
                 "screened_out": result.left_out,
                 "screen_scores": result.scores,
                 "screen_llm_calls": result.llm_calls,
-                "screen_replies": {SERVER: replies_since(replies, runtime.gateway.replies(client_id=None))},
+                "screen_replies": {SERVER: add_replies(*replies)},
             }
         }
 

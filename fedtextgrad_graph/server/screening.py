@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config import ScreeningConfig
+from ..replies import ReplyCounts
 
 __all__ = [
     "Compare",
@@ -66,10 +67,12 @@ class PairedScore:
 @dataclass(frozen=True)
 class Comparison:
     """Client prompts scored against the global prompt: a :class:`PairedScore` per client
-    (none for a client nobody could score) and the LLM calls it took."""
+    (none for a client nobody could score), the LLM calls it took, and the server's among them
+    (calls and empty replies by role; none when the clients scored)."""
 
     scores: dict[str, PairedScore]
     llm_calls: int = 0
+    replies: ReplyCounts = field(default_factory=dict)
 
 
 Compare = Callable[[Mapping[str, str]], Awaitable[Comparison]]

@@ -1,7 +1,7 @@
 """A scoring phase interrupted after some of its shards finished resumes without scoring them
 again, and records the phase as an uninterrupted run does: here a federated phase (each
-client's score a shard) and a resume with other shards; a server-held phase killed with
-SIGKILL: tests/integration/test_scoring_resume.py."""
+client's score a shard), a resume with other shards and the validation screen; a server-held
+phase killed with SIGKILL: tests/integration/test_scoring_resume.py."""
 
 from __future__ import annotations
 
@@ -104,3 +104,41 @@ async def test_a_resume_with_other_shards_scores_again_the_shards_that_no_longer
     reference = await run_federated(by_fours, run_id="ref", models=_models(RecordingTaskModel()), checkpointer=InMemorySaver())
     assert state["baseline_by_task"] == reference["baseline_by_task"] and state["baseline_by_task"]["counting"]["total"] == 10
     assert state["baseline_llm_calls"] == reference["baseline_llm_calls"] == 10
+
+
+async def test_a_crash_mid_screen_resumes_with_the_prompts_already_scored(make_config, monkeypatch):
+    """The validation screen's scores are shards too (each distinct prompt on a task's sample):
+    a run that crashes while screening scores again only the prompt it had not finished, and
+    records the round as an uninterrupted run does."""
+    config = load_config(make_config(clients=3, rounds=1, extra="[evaluation]\nbaseline = false\ntest = false\n"))
+    accuracy = FederationRuntime.accuracy
+    started = 0
+
+    async def crash_on_the_second_prompt(self: FederationRuntime, prompt: str, examples: list[Any], task: str, **kwargs: Any) -> Any:
+        nonlocal started
+        started += 1
+        if started == 2:  # the screen's second prompt: the others finish and are saved meanwhile
+            await asyncio.sleep(0.3)
+            raise Crash
+        return await accuracy(self, prompt, examples, task, **kwargs)
+
+    monkeypatch.setattr(FederationRuntime, "accuracy", crash_on_the_second_prompt)
+    saver = InMemorySaver()
+    with pytest.raises(Crash):
+        await run_federated(config, run_id="s", models=_models(RecordingTaskModel()), checkpointer=saver)
+    monkeypatch.setattr(FederationRuntime, "accuracy", accuracy)
+
+    resumed_model, reference_model = RecordingTaskModel(), RecordingTaskModel()
+    state = await run_federated(config, run_id="s", models=_models(resumed_model), checkpointer=saver, resume=True)
+    reference = await run_federated(config, run_id="ref", models=_models(reference_model), checkpointer=InMemorySaver())
+
+    def server_calls(model: RecordingTaskModel) -> int:
+        return sum(1 for tags in model.scored if not any(tag.startswith("client:") for tag in tags))
+
+    got, expected = state["history"][0], reference["history"][0]
+    prompts = expected["screen_llm_calls"] // 10  # the distinct prompts screened, 10 examples each
+    assert prompts >= 2
+    assert server_calls(reference_model) == 10 * prompts + 10  # the screen, then the validation
+    assert server_calls(resumed_model) == 10 + 10  # the unfinished prompt, then the validation
+    for key in ("screen_scores", "screen_llm_calls", "screened_out", "llm_calls", "llm_usage", "empty_replies", "validation_accuracy"):
+        assert got[key] == expected[key], key

@@ -29,6 +29,7 @@ from fedtextgrad_graph.transport.flower.messages import typed
 from fedtextgrad_graph.wire import EvaluateRequest
 
 from ..conftest import LatencyModel
+from ..graph_node import in_graph_node
 
 SIMULATED = {role: SimulatedChatModel() for role in ("task", "optimizer", "aggregator", "judge")}
 
@@ -199,7 +200,7 @@ async def test_server_held_comparison_scores_the_global_prompt_once_and_concurre
     try:
         g = "Think. The last line of your response should be of the following format: 'Answer: $VALUE'."
         prompts = {"client-1": g, "client-2": "Other prompt.", "client-3": "Other prompt."}
-        result = await compare_to_global(runtime, prompts, global_prompt=g, run_id="r", round=1)
+        result = await in_graph_node(lambda: compare_to_global(runtime, prompts, global_prompt=g, run_id="r", round=1))
     finally:
         runtime.close()
     assert task.calls == result.llm_calls == 2 * 6  # the global prompt and one distinct upload
@@ -224,7 +225,7 @@ async def test_federated_comparison_uses_the_other_clients_samples(make_config):
     runtime.transport.evaluate = spy  # type: ignore[method-assign]
     try:
         prompts = {"client-1": "One.", "client-2": "Two.", "client-3": "G."}
-        result = await compare_to_global(runtime, prompts, global_prompt="G.", run_id="r", round=2)
+        result = await in_graph_node(lambda: compare_to_global(runtime, prompts, global_prompt="G.", run_id="r", round=2))
     finally:
         runtime.close()
     asked = {(r["client_id"], r["prompt"]) for r in requests}
