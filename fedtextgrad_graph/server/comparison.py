@@ -88,7 +88,7 @@ async def _server_held(
     for (prompt, _), score in zip(shards, scores, strict=True):
         correct, total = counts.get(prompt, (0, 0))
         counts[prompt] = (correct + score["correct"], total + score["total"])
-    global_correct, total = counts[global_prompt]
+    global_correct, total = counts.get(global_prompt, (0, 0))  # (0, 0): no task held here
     paired = {cid: PairedScore(counts[p][0], global_correct, total) for cid, p in prompts.items()} if total else {}
     return Comparison(paired, sum(n["calls"] for n in replies.values()), replies)
 
