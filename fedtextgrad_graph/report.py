@@ -495,7 +495,8 @@ def _table(payload: Mapping[str, Any], lineage: Sequence[_Round]) -> str:
         )
     if not rows:
         return "<p>No round has finished yet.</p>"
-    return f'<table id="rounds"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    table = f'<table id="rounds"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<div style="overflow-x: auto">{table}</div>'  # wider than a laptop screen: scrolls in its box
 
 
 def _round_work(record: Mapping[str, Any]) -> str:

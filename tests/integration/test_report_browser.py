@@ -13,6 +13,7 @@ from playwright.sync_api import Request, Route, sync_playwright
 from ..conftest import wait_for
 from .cli import SLOW_CLIENT_MODELS, cli, finished_clients, read_events, start_cli
 
+VIEWPORT_WIDTH = 1280  # a laptop screen
 PLOTS = ["validation.png", "client_train.png", "prompt_length.png", "updates.png", "surprisal.png"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -33,6 +34,7 @@ class PageVisit:
     network_requests: list[str] = field(default_factory=list)
     image_widths: list[int] = field(default_factory=list)
     text: str = ""
+    page_width: int = 0  # the document's scroll width: more than the viewport is a sideways scroll
 
 
 def _chromium() -> str:
@@ -56,13 +58,14 @@ def visit(page_file: Path, screenshot: Path) -> PageVisit:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": VIEWPORT_WIDTH, "height": 900})
             page.on("console", lambda message: message.type == "error" and seen.console_errors.append(message.text))
             page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
             page.route("**/*", offline)
             page.goto(page_file.as_uri(), wait_until="load")
             seen.image_widths = page.eval_on_selector_all("img", "images => images.map(i => i.complete ? i.naturalWidth : 0)")
             seen.text = page.inner_text("body")
+            seen.page_width = page.evaluate("document.documentElement.scrollWidth")
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
@@ -72,6 +75,7 @@ def visit(page_file: Path, screenshot: Path) -> PageVisit:
 def _assert_clean_visit(seen: PageVisit, screenshot: Path) -> None:
     assert seen.console_errors == [] and seen.page_errors == []
     assert seen.network_requests == [], "the report page must not reach the network"
+    assert seen.page_width <= VIEWPORT_WIDTH, f"the page is {seen.page_width} px wide: a wide table must scroll in its own box"
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
 
 
