@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _rounds import write_data
 from rich.console import Console
@@ -65,13 +66,17 @@ def _command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "fedtextgrad_graph", *map(str, args)]
 
 
-def _baseline_calls(run_dir: Path, pid: int) -> int:
-    """The baseline's calls (the server's, round 0) that process ``pid`` made."""
+def _events(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's events so far (a line still being written is skipped)."""
     path = run_dir / "events.jsonl"
     if not path.exists():
-        return 0
-    events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.endswith("}")]
-    return sum(1 for e in events if e["event"] == "llm_call" and e["pid"] == pid and e["round"] == 0 and e["client_id"] is None)
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.endswith("}")]
+
+
+def _baseline_calls(run_dir: Path, pid: int) -> int:
+    """The baseline's calls (the server's, round 0) that process ``pid`` made."""
+    return sum(1 for e in _events(run_dir) if e["event"] == "llm_call" and e["pid"] == pid and e["round"] == 0 and e["client_id"] is None)
 
 
 def _kill_and_resume(folder: Path, examples: int, kill_at: int, shard_size: int) -> tuple[int, int]:
@@ -106,8 +111,7 @@ def _kill_and_resume(folder: Path, examples: int, kill_at: int, shard_size: int)
     resumed = subprocess.run(_command("resume", "killed"), cwd=folder, capture_output=True, text=True, check=False, timeout=TIMEOUT_S)
     if resumed.returncode != 0:
         raise SystemExit(f"resume failed: {resumed.stdout}{resumed.stderr}")
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines() if line.endswith("}")]
-    (resumed_pid,) = {e["pid"] for e in events if "pid" in e} - {process.pid}
+    (resumed_pid,) = {e["pid"] for e in _events(run_dir) if "pid" in e} - {process.pid}
     return before, _baseline_calls(run_dir, resumed_pid)
 
 
