@@ -143,6 +143,11 @@ class ModelRouter:
         # Only listed clients can override models; numbered ones (num_clients) use [models].
         return cls(config.models, clients={c.id: c.models for c in config.federation.clients}, given=given)
 
+    @property
+    def given(self) -> Mapping[str, BaseChatModel | Answerer]:
+        """The ready models this router was given, by role or ``"<client_id>.<role>"``."""
+        return self._given
+
     def _given_model(self, role: str, client_id: str | None) -> BaseChatModel | Answerer | None:
         return self._given.get(f"{client_id}.{role}") or self._given.get(role)
 

@@ -69,6 +69,18 @@ class EndpointLimits:
             None if tokens is None else int(tokens),
         )
 
+    def share(self, fraction: float) -> EndpointLimits:
+        """``fraction`` of each limit, but at least one (request in flight, request or token a
+        minute) where the limit was: one of several processes' part of an endpoint's limits."""
+
+        def part(limit: float | None) -> float | None:
+            return None if limit is None else max(min(limit, 1.0), limit * fraction)
+
+        in_flight, tokens = part(self.max_in_flight), part(self.tokens_per_minute)
+        return EndpointLimits(
+            None if in_flight is None else int(in_flight), part(self.requests_per_minute), None if tokens is None else int(tokens)
+        )
+
     @property
     def any(self) -> bool:
         return any(v is not None for v in (self.max_in_flight, self.requests_per_minute, self.tokens_per_minute))
@@ -169,7 +181,8 @@ def endpoint_key(model: BaseChatModel | Answerer) -> str:
 class EndpointLimiters:
     """The limiters of one process's gateway, one per endpoint, created as models are built."""
 
-    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, *, share: float = 1.0, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self.share = share  # this process's part of each endpoint's limits (worker processes)
         self._clock = clock
         self._sleep = sleep
         self._limits: dict[str, EndpointLimits] = {}
@@ -197,7 +210,8 @@ class EndpointLimiters:
         if limits is None:
             return None
         if key not in self._limiters:
-            self._limiters[key] = EndpointLimiter(limits, clock=self._clock, sleep=self._sleep)
+            part = limits if self.share == 1.0 else limits.share(self.share)
+            self._limiters[key] = EndpointLimiter(part, clock=self._clock, sleep=self._sleep)
         return self._limiters[key]
 
     @asynccontextmanager

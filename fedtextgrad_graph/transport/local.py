@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..config import FedTextGradConfig
-from ..data import DataError, FederatedData, build_federated_data
+from ..data import ClientData, DataError, FederatedData, build_federated_data
+from ..metrics import Scorer
+from ..models import LLMGateway, ModelRouter, ThreadBridge
 from ..site import SITE_ROLES, Site, build_client_graph
 from ..site._textgrad import prefetch_textgrad
 from ..wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
@@ -15,7 +18,44 @@ if TYPE_CHECKING:
     from ..server.runtime import FederationRuntime
     from ..site.client import ClientGraph
 
-__all__ = ["LocalTransport"]
+__all__ = ["LocalTransport", "build_sites", "client_shares"]
+
+
+def client_shares(runtime: FederationRuntime) -> dict[str, ClientData]:
+    """Each configured client's private share of the run's data, or :class:`DataError`."""
+    client_ids = runtime.config.federation.client_ids()
+    missing = [cid for cid in client_ids if cid not in runtime.client_data]
+    if missing:
+        raise DataError(f"no data for client(s) {missing}")
+    return {cid: runtime.client_data[cid] for cid in client_ids}
+
+
+def build_sites(
+    config: FedTextGradConfig,
+    data: Mapping[str, ClientData],
+    *,
+    models: ModelRouter,
+    gateway: LLMGateway,
+    bridge: ThreadBridge,
+    scorers: Mapping[str, Scorer],
+) -> dict[str, Site]:
+    """A site for each client of ``data`` in this process, sharing ``gateway`` and ``bridge``;
+    their models are built now, so bad settings fail before any LLM call."""
+    sites = {
+        cid: Site(
+            client_id=cid,
+            data=share,
+            task=config.tasks[share.task],
+            models=models,
+            gateway=gateway,
+            bridge=bridge,
+            scorer=scorers.get(share.task),
+            guard_config=config.guard,
+        )
+        for cid, share in data.items()
+    }
+    models.build_all(SITE_ROLES, client_ids=list(sites))
+    return sites
 
 
 @register_transport
@@ -44,25 +84,14 @@ class LocalTransport(ClientTransport):
     @classmethod
     def create(cls, runtime: FederationRuntime) -> LocalTransport:
         """Sites for every client of the config, each with its private share of the data."""
-        config = runtime.config
-        data = runtime.client_data
-        missing = [cid for cid in config.federation.client_ids() if cid not in data]
-        if missing:
-            raise DataError(f"no data for client(s) {missing}")
-        sites = {
-            cid: Site(
-                client_id=cid,
-                data=data[cid],
-                task=config.tasks[data[cid].task],
-                models=runtime.models,
-                gateway=runtime.gateway,
-                bridge=runtime.bridge,
-                scorer=runtime.scorers.get(data[cid].task),
-                guard_config=config.guard,
-            )
-            for cid in config.federation.client_ids()
-        }
-        runtime.models.build_all(SITE_ROLES, client_ids=list(sites))
+        sites = build_sites(
+            runtime.config,
+            client_shares(runtime),
+            models=runtime.models,
+            gateway=runtime.gateway,
+            bridge=runtime.bridge,
+            scorers=runtime.scorers,
+        )
         # TextGrad's first import is seconds of blocking work: start it now on its own thread, so
         # it neither delays the first LLM call nor blocks the event loop inside the first client
         # step (async servers such as `langgraph dev` refuse that).
