@@ -26,6 +26,7 @@ __all__ = [
     "ModelPrice",
     "ModelSpec",
     "ModelsConfig",
+    "ProcessSettings",
     "PromptConfig",
     "ReviewConfig",
     "RoleModels",
@@ -308,11 +309,20 @@ class FlowerSettings(_Strict):
     connect_timeout_s: float = Field(default=120.0, gt=0, le=MAX_SECONDS)
 
 
+class ProcessSettings(_Strict):
+    """The ``processes`` transport: ``workers`` processes on this machine share the clients
+    (default: one per CPU this process may use)."""
+
+    workers: int | None = Field(default=None, gt=0)
+
+
 class TransportConfig(_Strict):
-    """``kind``: ``local`` (every client in this process) or ``flower`` (sites on their own machines)."""
+    """``kind``: ``local`` (every client in this process), ``processes`` (clients in worker
+    processes on this machine) or ``flower`` (sites on their own machines)."""
 
     kind: str = Field(default="local", min_length=1)
     flower: FlowerSettings = FlowerSettings()
+    processes: ProcessSettings = ProcessSettings()
 
 
 class GuardConfig(_Strict):

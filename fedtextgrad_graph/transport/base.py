@@ -78,10 +78,12 @@ class ClientTransport(ABC):
         return None
 
 
-# Transports with optional dependencies (flower), or defined above this package (the centralized
-# baseline, in experiments/), are registered by import path and imported on first use.
+# Transports with optional dependencies (flower), with modules of their own (processes), or defined
+# above this package (the centralized baseline, in experiments/), are registered by import path and
+# imported on first use.
 _REGISTRY: dict[str, type[ClientTransport] | str] = {
     "flower": "fedtextgrad_graph.transport.flower.server_transport:FlowerTransport",
+    "processes": "fedtextgrad_graph.transport.processes.server_transport:ProcessTransport",
     "centralized": "fedtextgrad_graph.experiments.centralized:CentralizedTransport",
 }
 
