@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -39,16 +40,43 @@ def import_textgrad() -> ModuleType:
         return _import_textgrad()
 
 
+def _litellm_completion(*args: Any, **kwargs: Any) -> Any:
+    """``litellm.completion`` as textgrad's ``LiteLLMEngine`` knows it: the real litellm is
+    imported on the first call (this package's engines never make one)."""
+    import litellm  # the real module: the stand-in left sys.modules when textgrad was imported
+
+    return litellm.completion(*args, **kwargs)
+
+
+@contextmanager
+def _litellm_deferred() -> Iterator[None]:
+    """While textgrad imports, ``litellm`` is a stand-in holding only ``completion``, the one
+    name textgrad takes from it (for an engine this package does not use): importing the real
+    litellm costs 2-3 s of CPU in every process that trains clients."""
+    if "litellm" in sys.modules:
+        yield
+        return
+    stand_in = ModuleType("litellm", "Stands in for litellm while textgrad imports (fedtextgrad_graph).")
+    stand_in.completion = _litellm_completion  # type: ignore[attr-defined]
+    sys.modules["litellm"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("litellm") is stand_in:
+            del sys.modules["litellm"]
+
+
 @functools.cache
 def _import_textgrad() -> ModuleType:
     scratch = tempfile.mkdtemp(prefix="fedtextgrad-textgrad-")
     if "textgrad" not in sys.modules:
-        # textgrad imports litellm, which otherwise fetches a price list from the internet.
+        # litellm, if it is imported after all, would otherwise fetch a price list from the internet.
         settings = {"TEXTGRAD_LOG_DIR": scratch, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         previous = {name: os.environ.get(name) for name in settings}
         os.environ.update(settings)
         try:
-            import textgrad  # noqa: F401
+            with _litellm_deferred():
+                import textgrad  # noqa: F401
         finally:
             for name, value in previous.items():
                 if value is None:

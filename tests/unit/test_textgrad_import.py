@@ -33,6 +33,29 @@ def test_no_logs_folder_and_no_log_records(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no ./logs/ folder
 
 
+def test_litellm_is_imported_only_if_textgrads_litellm_engine_calls_it(tmp_path):
+    """textgrad imports litellm (seconds of CPU) for an engine this package never uses: a
+    stand-in takes its place during the import, and the real one loads on that engine's call."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from fedtextgrad_graph.site._textgrad import import_textgrad
+        import_textgrad()
+        assert "litellm" not in sys.modules
+        import textgrad.engine_experimental.litellm as engine
+        import litellm  # an app's own import gets the real module
+        assert litellm.__file__ and litellm.completion is not engine.completion
+        litellm.completion = lambda **kwargs: {"choices": [{"message": {"content": kwargs["model"]}}]}
+        reply = engine.LiteLLMEngine("some-model", is_multimodal=False).generate("hi")
+        assert reply == "some-model", reply  # textgrad's engine reached the real litellm
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TEXTGRAD_LOG_DIR"}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # the real litellm's import stays offline
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_prefetch_returns_before_the_import_ends_and_the_step_waits_for_it(monkeypatch):
     """The transports start textgrad's import on a thread (seconds: litellm), so the baseline's
     LLM calls need not wait for it; the first step's ``import_textgrad`` waits for that import."""
