@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from pathlib import Path
@@ -60,7 +61,9 @@ def test_worker_processes_give_the_results_of_in_process_clients(make_config, tm
 
 
 async def _run(config_path: Path, *, model: Any, on_call: Any = None, on_runtime: Any = None) -> dict[str, Any]:
-    runtime = FederationRuntime.create(load_config(config_path), models=dict.fromkeys(ROLES, model), on_call=on_call)
+    """Run the config through the Python API; ``model`` (if any) for every role."""
+    models = dict.fromkeys(ROLES, model) if model is not None else None
+    runtime = FederationRuntime.create(load_config(config_path), models=models, on_call=on_call)
     if on_runtime is not None:
         on_runtime(runtime)
     try:
@@ -118,3 +121,21 @@ def test_a_worker_that_cannot_set_up_says_why_and_the_run_pauses(make_config):
     assert sorted(reasons) == ["client-1", "client-2"]
     for reason in reasons.values():
         assert "could not set up its clients" in reason and "only loads in the process that made it" in reason
+
+
+def test_a_workers_warnings_reach_the_servers_log(make_config, caplog):
+    """An endpoint outage met while clients train is announced (and its end) as in-process."""
+    with OpenAICompatibleServer() as server:
+        models = f'[models]\nmodel = "openai:local"\nbase_url = "{server.base_url}"\nretry_backoff_s = 0.2\n'
+        config = make_config(clients=2, rounds=1, models=models, extra=PROCESSES)
+
+        def outage_once_clients_call(record: LLMCallRecord) -> None:
+            if record.client_id is not None and not server.faults_served:
+                server.outage(1.0)
+
+        with caplog.at_level(logging.WARNING, logger="fedtextgrad_graph"):
+            final = asyncio.run(_run(config, model=None, on_call=outage_once_clients_call))
+    assert final["stop_reason"] and server.faults_served
+    lines = [record.getMessage() for record in caplog.records if record.name == "fedtextgrad_graph.models.gateway"]
+    assert any("retrying each call" in line for line in lines), lines
+    assert any("answers again" in line for line in lines), lines

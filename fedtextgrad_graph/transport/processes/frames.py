@@ -21,7 +21,7 @@ from ...metrics import Scorer
 from ...models import Answerer, LLMCallRecord
 from ...wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 
-__all__ = ["CallMade", "Cancel", "Failed", "Replied", "Request", "WorkerSetup", "encode", "read_frame"]
+__all__ = ["CallMade", "Cancel", "Failed", "Logged", "Replied", "Request", "WorkerSetup", "encode", "read_frame"]
 
 _HEADER = struct.Struct(">Q")
 
@@ -77,6 +77,16 @@ class CallMade:
     """A worker's LLM call finished (metadata only), for the run's call log."""
 
     record: LLMCallRecord
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A worker logged this (a ``fedtextgrad_graph`` logger, at the run's level or above), for
+    the server's logging: an endpoint outage's warning reads the same as in-process."""
+
+    name: str
+    level: int
+    message: str
 
 
 def encode(message: object) -> bytes:

@@ -27,7 +27,7 @@ from ...site import SITE_ROLES
 from ...wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from ..base import ClientTransport, ClientUnavailable, TransportError
 from ..local import client_shares
-from .frames import CallMade, Cancel, Failed, Replied, Request, WorkerSetup, encode, read_frame
+from .frames import CallMade, Cancel, Failed, Logged, Replied, Request, WorkerSetup, encode, read_frame
 
 if TYPE_CHECKING:
     from ...server.runtime import FederationRuntime
@@ -50,6 +50,14 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _log(message: Logged) -> None:
+    """A worker's log record, logged here as the in-process transport would have."""
+    record = logging.makeLogRecord({"name": message.name, "levelno": message.level, "levelname": logging.getLevelName(message.level), "msg": message.message})
+    target = logging.getLogger(message.name)
+    if target.isEnabledFor(message.level):
+        target.handle(record)
 
 
 @dataclass
@@ -177,6 +185,8 @@ class ProcessTransport(ClientTransport):
                 if isinstance(message, CallMade):
                     if self._gateway.on_call is not None:
                         self._gateway.on_call(message.record)
+                elif isinstance(message, Logged):
+                    _log(message)
                 elif isinstance(message, Replied):
                     self._settle(worker, message.id, result=message.result)
                 elif isinstance(message, Failed) and message.id is not None:

@@ -21,7 +21,7 @@ from ...models import LLMCallRecord, LLMGateway, ModelRouter, RetryPolicy, Threa
 from ...site._textgrad import prefetch_textgrad
 from ...wire import ClientUpdate, EvaluateRequest, EvaluateResult, TrainRequest
 from ..local import build_sites
-from .frames import CallMade, Cancel, Failed, Replied, Request, WorkerSetup, encode, read_frame
+from .frames import CallMade, Cancel, Failed, Logged, Replied, Request, WorkerSetup, encode, read_frame
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,26 @@ class _Worker:
         await self.out.drain()
 
 
+class _LogFrames(logging.Handler):
+    """Sends the package's log records to the server (from any thread: the loop writes them)."""
+
+    def __init__(self, level: int, out: asyncio.StreamWriter) -> None:
+        super().__init__(level)
+        self.out = out
+        self.loop = asyncio.get_running_loop()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        frame = encode(Logged(record.name, record.levelno, record.getMessage()))
+        self.loop.call_soon_threadsafe(self.out.write, frame)
+
+
+def _forward_logs(level: int, out: asyncio.StreamWriter) -> None:
+    package = logging.getLogger("fedtextgrad_graph")
+    package.setLevel(level)
+    package.addHandler(_LogFrames(level, out))
+    package.propagate = False
+
+
 async def _main(frames_fd: int) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**26)
@@ -81,7 +101,7 @@ async def _main(frames_fd: int) -> None:
         setup = await read_frame(reader)
         if not isinstance(setup, WorkerSetup):
             return
-        logging.basicConfig(level=setup.log_level, format="%(levelname)s worker %(process)d %(name)s: %(message)s")
+        _forward_logs(setup.log_level, out)
         worker = _Worker(setup, out)
     except Exception as exc:  # noqa: BLE001 - the server reports it for each request of these clients
         out.write(encode(Failed(None, f"the worker process could not set up its clients: {type(exc).__name__}: {exc}")))
