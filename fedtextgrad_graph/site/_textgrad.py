@@ -27,7 +27,7 @@ _importing = threading.Lock()  # one import at a time: it sets and restores envi
 
 
 def prefetch_textgrad() -> None:
-    """Start importing textgrad on a background thread (seconds: it pulls litellm), so the
+    """Start importing textgrad on a background thread (most of a second), so the
     first LLM calls (the baseline's) need not wait for it and the first TextGrad step finds it
     imported, or waits on a worker thread for the rest, never on the event loop."""
     if "textgrad" not in sys.modules:
