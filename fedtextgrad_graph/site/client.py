@@ -25,7 +25,7 @@ from ..data import Example
 from ..models.call_context import call_context
 from ..models.usage import add_tokens, add_usage, metering
 from ..prompts import FORMAT_CONSTRAINT, METRIC_PURPOSES, QUERY_ROLE, SYSTEM_PROMPT_ROLE, TARGET_ROLE
-from ..replies import add_replies, replies_since
+from ..replies import add_replies
 from ..wire import ClientUpdate, StepOutcome, StepRecord, TrainRequest
 from ._textgrad import create_engine, import_textgrad, order_gradients
 
@@ -192,12 +192,12 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
         request = state["request"]
         site = site_of(request["client_id"])
         train = site.data.train
-        calls_before = site.gateway.count(client_id=site.client_id)
-        replies_before = site.gateway.replies(client_id=site.client_id)
         await asyncio.to_thread(import_textgrad)  # the prefetch's end, awaited off the event loop
         step = _ClientStep(site, request)
         with metering(client_id=site.client_id) as tokens, call_context(local_step=state["step"] + 1):
             prompt, before, after, outcome = await step.run(state["prompt"], [train[i] for i in state["batch"]])
+        # The step's own calls, from its meter: the same client may be scoring a prompt meanwhile.
+        replies = tokens.replies()
         record = StepRecord(
             client_id=site.client_id,
             round=request["round"],
@@ -207,10 +207,10 @@ def build_client_graph(site_of: Callable[[str], Site]) -> ClientGraph:
             updated_accuracy=after,
             outcome=outcome,
             prompt_chars=len(prompt),
-            llm_calls=site.gateway.count(client_id=site.client_id) - calls_before,
+            llm_calls=sum(n["calls"] for n in replies.values()),
             guard_caught=step.guard_caught,
             redacted=step.redacted,
-            empty_replies=replies_since(replies_before, site.gateway.replies(client_id=site.client_id)),
+            empty_replies=replies,
             llm_tokens=tokens.count(),
             llm_usage=tokens.role_usage(),
         )
