@@ -59,27 +59,32 @@ def edge_label(source: str, target: str) -> str | None:
 def top_to_bottom(graph: Graph) -> Flow:
     """Order ``graph`` from ``__start__`` to ``__end__`` and mark its loops.
 
-    A depth-first walk from ``__start__`` finds the loops (edges back to a node still being
-    walked); the nodes are listed in reverse post-order of that walk, a topological order of the
-    graph without its loops, so ``__start__`` comes first and ``__end__`` last.
+    A depth-first walk from ``__start__`` that never steps back to a node nearer the start (by
+    fewest edges) lists the nodes in reverse post-order: a topological order of the graph
+    without its loops, ``__start__`` first and ``__end__`` last. A loop is an edge that points
+    up that list (the retry of missing clients, the next round, the next repair try).
     """
     successors: dict[str, list[str]] = {node: [] for node in graph.nodes}
     for edge in graph.edges:
         successors[edge.source].append(edge.target)
-    loops: set[tuple[str, str]] = set()
+    depth = {START: 0}  # fewest edges from the start
+    frontier = [START]
+    while frontier:
+        reached = []
+        for node in frontier:
+            for target in successors[node]:
+                if target not in depth:
+                    depth[target] = depth[node] + 1
+                    reached.append(target)
+        frontier = reached
     finished: list[str] = []
-    on_path: set[str] = set()
     seen: set[str] = set()
 
     def walk(node: str) -> None:
         seen.add(node)
-        on_path.add(node)
         for target in successors[node]:
-            if target in on_path:
-                loops.add((node, target))
-            elif target not in seen:
+            if target not in seen and depth.get(target, 0) >= depth.get(node, 0):
                 walk(target)
-        on_path.discard(node)
         finished.append(node)
 
     walk(START)
@@ -87,15 +92,16 @@ def top_to_bottom(graph: Graph) -> Flow:
         if node not in seen:
             walk(node)
     order = tuple(reversed(finished))
+    position = {node: i for i, node in enumerate(order)}
     edges = tuple(
         FlowEdge(
             source=edge.source,
             target=edge.target,
             label=edge_label(edge.source, edge.target),
             conditional=edge.conditional,
-            loop=(edge.source, edge.target) in loops,
+            loop=position[edge.target] <= position[edge.source],
         )
-        for edge in sorted(graph.edges, key=lambda e: (order.index(e.source), order.index(e.target)))
+        for edge in sorted(graph.edges, key=lambda e: (position[e.source], position[e.target]))
     )
     return Flow(nodes=order, edges=edges)
 

@@ -2,8 +2,8 @@
 
 Nodes are stacked in flow order, one ``[ name ]`` per row. An edge to the next node down is a
 short ``|`` ending in ``v``. Every other edge runs along its own rail on the right: it leaves its
-source with ``-`` (and its label), runs up (``^``, a loop) or down (``v``) the rail, and enters
-its target with ``<``. A node's loop onto itself is written on its row:
+source with ``-``, runs up (``^``, a loop) or down (``v``) the rail, and enters its target with
+``<`` and its label. A node's loop onto itself is written on its row:
 ``[ node ] -- label --> [ node ]``.
 """
 
@@ -49,13 +49,15 @@ def draw_text(flow: Flow) -> str:
         below = _row(position[edge.source])
         lines[below + 1] = "  |" + (f"  {edge.label}" if edge.label else "")
         lines[below + 2] = "  v"
-    # a loop is labelled where it leaves (its source), a skip down where it arrives (its target)
+    # a railed edge is labelled where it arrives, after its ``<``
     labels: dict[int, list[str]] = {}
     for edge in railed:
         if edge.label:
-            labels.setdefault(_row(position[edge.source if edge.loop else edge.target]), []).append(edge.label)
+            labels.setdefault(_row(position[edge.target]), []).append(edge.label)
     row_labels = {row: " / ".join(texts) for row, texts in labels.items()}
-    ends = [len(line) + (len(f" <- {row_labels[row]} ") if row in row_labels else 1) for row, line in enumerate(lines)]
+    arrivals = {_row(position[edge.target]) for edge in railed}  # rows entered from a rail: ``<``
+    starts = [len(line) + 1 + (row in arrivals) for row, line in enumerate(lines)]  # where a row's run starts
+    ends = [starts[row] + (len(f"-- {row_labels[row]} ") if row in row_labels else 0) for row in range(len(lines))]
     base = max(ends, default=0) + 2
     # the shortest rails run nearest the nodes, so nested loops do not cross
     spans = sorted(railed, key=lambda e: abs(position[e.target] - position[e.source]))
@@ -73,9 +75,9 @@ def draw_text(flow: Flow) -> str:
     for rail in rails:
         for node in (rail.edge.source, rail.edge.target):
             row = _row(position[node])
-            _horizontal(grid[row], len(lines[row]) + 1, rail.column, label=row_labels.get(row))
-        target_row = _row(position[rail.edge.target])
-        grid[target_row][len(lines[target_row]) + 1] = "<"
+            _horizontal(grid[row], starts[row], rail.column, label=row_labels.get(row))
+    for row in arrivals:
+        grid[row][starts[row] - 1] = "<"
     return "\n".join("".join(cells).rstrip() for cells in grid) + "\n"
 
 

@@ -23,7 +23,7 @@ def test_ascii_to_a_file(tmp_path: Path):
     done = cli("draw", "--format", "ascii", "--xray", "--output", "graph.txt", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "graph.txt").read_text(encoding="utf-8")
-    assert "[ check_convergence ] -- next round -" in text and "[ client_optimizer:textgrad_step ]" in text
+    assert "[ broadcast ] <-- next round -" in text and "[ client_optimizer:textgrad_step ]" in text
     assert text.splitlines()[0] == "[ __start__ ]" and text.splitlines()[-1].startswith("[ __end__ ]")
     assert str((tmp_path / "graph.txt").resolve()) in done.stdout
 

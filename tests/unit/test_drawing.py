@@ -119,17 +119,22 @@ def test_ascii_reads_top_to_bottom_with_an_arrowhead_at_every_edge_end(xray: boo
             assert lines[target - 1][:4].rstrip() == "  v", edge  # straight down into the next node
         else:
             assert target_line[box_end:].startswith(" <"), edge  # along a rail into the target
-            rail = target_line.index("+", box_end)
             step = 1 if target < source else -1  # the rail's arrowhead is next to the target
-            assert lines[target + step][rail] == ("^" if target < source else "v"), edge
-            assert lines[source][rail] == "+", edge
+            head = "^" if target < source else "v"
+            rails = [
+                x
+                for x in range(box_end, len(target_line))
+                if target_line[x] == "+" and lines[target + step][x] == head and lines[source][x : x + 1] == "+"
+            ]
+            assert rails, edge  # a rail from the source's row, its arrowhead next to the target
 
 
 def test_ascii_names_the_loops():
     plain, xray = round_graph_ascii(), round_graph_ascii(xray=True)
-    assert "[ check_convergence ] -- next round -" in plain
-    assert "[ collect ] -- too few updates: retry -" in plain
-    assert "[ client_optimizer:textgrad_step ] -- next local step -" in xray
+    # a railed edge is named where it arrives
+    assert "[ broadcast ] <-- next round -" in plain
+    assert "[ client_optimizer ] <-- too few updates: retry -" in plain
+    assert "[ client_optimizer:sample_minibatch ] <-- next local step -" in xray
     assert "[ repair ] -- next repair try --> [ repair ]" in plain
     assert not any(node in plain for node in CLIENT_NODES)
 
@@ -147,8 +152,9 @@ def test_png_layout_puts_start_on_top_and_end_at_the_bottom(xray: bool):
     heights = _graphviz_heights(xray)
     others = [y for node, y in heights.items() if node not in ("__start__", "__end__")]
     assert heights["__start__"] > max(others) and heights["__end__"] < min(others)
-    spine = ["baseline", "broadcast", "collect", "screen", "aggregate", "evaluate", "review", "check_convergence"]
+    spine = ["start", "broadcast", "collect", "screen", "aggregate", "evaluate", "review", "check_convergence"]
     assert [heights[node] for node in spine] == sorted((heights[node] for node in spine), reverse=True)
+    assert heights["broadcast"] > heights["baseline"] > heights["collect"]  # scored alongside the first round's clients
 
 
 def test_xray_png_draws_the_client_subgraph_where_the_round_fans_out():
