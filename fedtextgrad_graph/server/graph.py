@@ -1,9 +1,13 @@
 """The federated round as a LangGraph state graph.
 
-    START -> baseline -> broadcast --Send(per selected client)--> client_optimizer -> collect
+    START -> start -> broadcast --Send(per selected client)--> client_optimizer -> collect
+                                [--Send(round 1)--> baseline -> collect]
           -> screen -> aggregate [-> repair (loops while targets are missed)] -> evaluate -> review
           -> check_convergence --(continue)--> broadcast
                                --(stop)------> final_test -> END
+
+``baseline`` scores the initial prompt in the same step as the first round's clients train (it
+is needed only from ``evaluate`` on), so its calls overlap theirs.
 
 ``client_optimizer`` reaches each client through the runtime's transport (in-process, or a
 Flower site). ``collect`` applies the quorum: with too few updates the round pauses (a
@@ -200,22 +204,21 @@ def build_round_graph(
     transport = runtime.transport
     screens = create_screens(cfg.screening)
 
+    def start(state: RoundState) -> dict[str, Any]:
+        """An empty input (LangGraph Studio's default) starts from :func:`initial_state`."""
+        return {} if state.get("global_prompt") else dict(initial_state(cfg))
+
     async def baseline(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
         """Score the initial prompt: the first reference for improvement and the first best.
-
-        An empty input (LangGraph Studio's default) starts from :func:`initial_state`.
-        """
-        start: dict[str, Any] = {} if state.get("global_prompt") else dict(initial_state(cfg))
-        prompt = state.get("global_prompt") or start["global_prompt"]
-        if not cfg.evaluation.baseline:
-            return start
+        Sent with the first round's client tasks (nothing there waits for it), so its calls
+        overlap their local training."""
+        prompt = state["global_prompt"]
         with metering(client_id=None) as tokens:
             score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
         usage = tokens.usage()
         count = tokens.count()
         cost = usage_cost(usage, round_models(runtime.models.names(["task", "judge"]), score.client_models), cfg.pricing)
         return {
-            **start,
             "baseline_accuracy": score.accuracy,
             "baseline_by_task": score.by_task,
             "baseline_llm_tokens": count,
@@ -248,7 +251,10 @@ def build_round_graph(
         ]
 
     def fan_out(state: RoundState) -> list[Send]:
-        return tasks_for(state, state["selected_clients"])
+        sends = tasks_for(state, state["selected_clients"])
+        if cfg.evaluation.baseline and state["round"] == 1 and state.get("baseline_llm_calls") is None:
+            sends.append(Send("baseline", state))
+        return sends
 
     async def client_optimizer(state: ClientTask, config: RunnableConfig) -> dict[str, Any]:
         client_id = state["client_id"]
@@ -510,6 +516,7 @@ def build_round_graph(
         }
 
     graph = StateGraph(RoundState)
+    graph.add_node("start", start)
     graph.add_node("baseline", baseline)
     graph.add_node("broadcast", broadcast)
     graph.add_node("client_optimizer", client_optimizer, input_schema=ClientTask)
@@ -521,10 +528,11 @@ def build_round_graph(
     graph.add_node("review", _metered("review", review))
     graph.add_node("check_convergence", check_convergence)
     graph.add_node("final_test", final_test)
-    graph.add_edge(START, "baseline")
-    graph.add_edge("baseline", "broadcast")
-    graph.add_conditional_edges("broadcast", fan_out, ["client_optimizer"])
+    graph.add_edge(START, "start")
+    graph.add_edge("start", "broadcast")
+    graph.add_conditional_edges("broadcast", fan_out, ["client_optimizer", "baseline"])
     graph.add_edge("client_optimizer", "collect")
+    graph.add_edge("baseline", "collect")
     graph.add_conditional_edges("collect", after_collect, ["screen", "client_optimizer"])
     graph.add_edge("screen", "aggregate")
     graph.add_conditional_edges("aggregate", after_merge, ["repair", "evaluate"])
