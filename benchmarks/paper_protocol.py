@@ -13,7 +13,8 @@ Critical path, counted from the protocol (the longest chain of calls that wait o
 baseline 2 (a multistep-arithmetic answer, then its judge), each local step 7 for the
 judge-scored client (forward, judge, backward through the loss, backward to the prompt, TGD
 step, proximal forward, proximal judge), the merge's aggregator calls (sequential), validation 2,
-test 2: 7 K + 6 + merge calls, 35 at K = 4 with one merge call. The "research code" row is the
+test 2: 7 K + 6 + merge calls, 35 at K = 4 with one merge call (the baseline is scored while the
+first round trains, so its phase lies inside the training's). The "research code" row is the
 paper's sequential code: calls x latency.
 """
 
