@@ -34,7 +34,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Send, interrupt
+from langgraph.types import Command, Send, interrupt
 
 from ..aggregation.repair import MergeProgress, MergeTargets, finish_merge, needs_repair, repair_once, start_merge, targets_of
 from ..config import ROLES, FedTextGradConfig
@@ -208,17 +208,22 @@ def build_round_graph(
         """An empty input (LangGraph Studio's default) starts from :func:`initial_state`."""
         return {} if state.get("global_prompt") else dict(initial_state(cfg))
 
-    async def baseline(state: RoundState, config: RunnableConfig) -> dict[str, Any]:
+    async def baseline(state: RoundState, config: RunnableConfig) -> Command[Any]:
         """Score the initial prompt: the first reference for improvement and the first best.
         Sent with the first round's client tasks (nothing there waits for it), so its calls
-        overlap their local training."""
+        overlap their local training; ``collect`` follows.
+
+        In round 0 it was not sent: a checkpoint of a version that scored the baseline before
+        the first round (START -> baseline -> broadcast) was resumed with its baseline
+        unfinished, and ``broadcast`` follows, as it did then.
+        """
         prompt = state["global_prompt"]
         with metering(client_id=None) as tokens:
             score = await validation_accuracy(runtime, prompt, run_id=_run_id(config), round=0)
         usage = tokens.usage()
         count = tokens.count()
         cost = usage_cost(usage, round_models(runtime.models.names(["task", "judge"]), score.client_models), cfg.pricing)
-        return {
+        update = {
             "baseline_accuracy": score.accuracy,
             "baseline_by_task": score.by_task,
             "baseline_llm_tokens": count,
@@ -232,6 +237,7 @@ def build_round_graph(
             "best_round": 0,
             "reference_score": score.accuracy,
         }
+        return Command(update=update, goto="collect" if state["round"] else "broadcast")
 
     def broadcast(state: RoundState) -> dict[str, Any]:
         round = state["round"] + 1
@@ -252,7 +258,7 @@ def build_round_graph(
 
     def fan_out(state: RoundState) -> list[Send]:
         sends = tasks_for(state, state["selected_clients"])
-        if cfg.evaluation.baseline and state["round"] == 1 and state.get("baseline_llm_calls") is None:
+        if cfg.evaluation.baseline and state["round"] == 1 and state.get("best_round") is None:  # not scored yet
             sends.append(Send("baseline", state))
         return sends
 
@@ -517,7 +523,7 @@ def build_round_graph(
 
     graph = StateGraph(RoundState)
     graph.add_node("start", start)
-    graph.add_node("baseline", baseline)
+    graph.add_node("baseline", baseline, destinations=("collect",))  # and, from an older checkpoint, broadcast
     graph.add_node("broadcast", broadcast)
     graph.add_node("client_optimizer", client_optimizer, input_schema=ClientTask)
     graph.add_node("collect", collect)
@@ -532,7 +538,6 @@ def build_round_graph(
     graph.add_edge("start", "broadcast")
     graph.add_conditional_edges("broadcast", fan_out, ["client_optimizer", "baseline"])
     graph.add_edge("client_optimizer", "collect")
-    graph.add_edge("baseline", "collect")
     graph.add_conditional_edges("collect", after_collect, ["screen", "client_optimizer"])
     graph.add_edge("screen", "aggregate")
     graph.add_conditional_edges("aggregate", after_merge, ["repair", "evaluate"])

@@ -46,3 +46,31 @@ def test_a_checkpoint_from_before_delta_channels_resumes_to_the_same_end(tmp_pat
     expected = results(tmp_path / "runs" / "new")
     assert history_shape(out["history"]) == history_shape(expected["history"])
     assert out["best_prompt"] == expected["best_prompt"] and out["test_accuracy"] == expected["test_accuracy"]
+
+
+MID_BASELINE = Path(__file__).resolve().parent.parent / "fixtures" / "checkpoint-mid-baseline-before-round-one.sqlite"
+MID_BASELINE_CONFIG = CONFIG_TEMPLATE.format(
+    clients=2, rounds=1, local_steps=1, strategy="uid", max_concurrency=8, models='[models]\nmodel = "simulated"\nkwargs = { latency_s = 60 }\n'
+)
+
+
+def test_a_checkpoint_killed_mid_baseline_by_the_code_before_the_overlap_resumes(tmp_path: Path):
+    """``tests/fixtures/checkpoint-mid-baseline-before-round-one.sqlite`` was written by commit
+    daebbc0, where the baseline ran before the first round (START -> baseline -> broadcast):
+    ``MID_BASELINE_CONFIG`` with ``counting.json`` from ``write_bbh``, ``run config.toml
+    --run-id old``, SIGKILL while the baseline's calls (60 s each) were in flight; vacuumed.
+    Resumed today, the baseline is scored and the round follows, as a new run does."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_bbh(data / "counting.json")
+    database = tmp_path / "old.sqlite"
+    shutil.copy(MID_BASELINE, database)
+    resumed = cli("resume", "old", "--model", "simulated", "--checkpoint", f"sqlite:///{database}", "--data-dir", str(data), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    (tmp_path / "config.toml").write_text(MID_BASELINE_CONFIG, encoding="utf-8")
+    fresh = cli("run", "config.toml", "--model", "simulated", "--run-id", "new", "--data-dir", str(data), cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    old, new = results(tmp_path / "runs" / "old"), results(tmp_path / "runs" / "new")
+    assert old["status"] == "completed" and [r["round"] for r in old["history"]] == [1]
+    for key in ("baseline_validation_accuracy", "baseline_by_task", "best_prompt", "test_accuracy", "llm_calls"):
+        assert old[key] == new[key], key
