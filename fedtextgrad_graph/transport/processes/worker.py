@@ -2,9 +2,9 @@
 
     python -m fedtextgrad_graph.transport.processes.worker
 
-Reads a :class:`~.frames.WorkerSetup` and then requests from stdin, and writes replies and
-its LLM calls' records to what was stdout (stdout itself goes to stderr, so a library's print
-cannot corrupt a frame). Requests run concurrently. The worker exits when the server closes
+Reads a :class:`~.frames.WorkerSetup` and then requests from stdin, and writes replies, its
+LLM calls' records and the package's log records to what was stdout (stdout itself goes to
+stderr, so a library's print cannot corrupt a frame). Requests run concurrently. The worker exits when the server closes
 its stdin, or is gone; Ctrl-C at the terminal is the server's to handle, so it is ignored here.
 """
 
