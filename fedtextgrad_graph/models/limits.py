@@ -181,8 +181,8 @@ def endpoint_key(model: BaseChatModel | Answerer) -> str:
 class EndpointLimiters:
     """The limiters of one process's gateway, one per endpoint, created as models are built."""
 
-    def __init__(self, *, share: float = 1.0, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        self.share = share  # this process's part of each endpoint's limits (worker processes)
+    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+        self.share = 1.0  # this process's part of each endpoint's limits (set in worker processes)
         self._clock = clock
         self._sleep = sleep
         self._limits: dict[str, EndpointLimits] = {}

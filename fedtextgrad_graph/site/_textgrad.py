@@ -52,7 +52,7 @@ def _litellm_completion(*args: Any, **kwargs: Any) -> Any:
 def _litellm_deferred() -> Iterator[None]:
     """While textgrad imports, ``litellm`` is a stand-in holding only ``completion``, the one
     name textgrad takes from it (for an engine this package does not use): importing the real
-    litellm costs 2-3 s of CPU in every process that trains clients."""
+    litellm costs seconds of CPU in every process that trains clients."""
     if "litellm" in sys.modules:
         yield
         return
